@@ -1,0 +1,159 @@
+"""Thin typer commands over the library. The only place (with the pytest plugin) that picks exit codes.
+
+Exit codes: 0 success; 2 usage or configuration error; 3 a case failed to run; 130 interrupted.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import ConfigError, SftbenchError
+from .suites import DEFAULT_SUITE
+
+EXIT_OK, EXIT_REGRESSION, EXIT_CONFIG, EXIT_CASE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark and regression suite for transfer learning.")
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(func: F) -> F:
+    """Library errors become one red sentence and exit code 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SftbenchError as err:
+            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_CONFIG) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_seeds(text: Optional[str]) -> Optional[list[int]]:
+    if text is None:
+        return None
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r} is not a comma-separated list of integers; write e.g. --seeds 0,1,2") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds {text!r} must list distinct non-negative integers, e.g. --seeds 0,1,2")
+    return seeds
+
+
+@app.command()
+@user_errors
+def run(
+    suite: str = typer.Option(DEFAULT_SUITE, "--suite", "-s", help="Suite name (benchmarks/<name>.yaml) or path."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda[:N] | mps"),
+    seeds: Optional[str] = typer.Option(None, help="Override every case's seeds, e.g. 0,1,2"),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Override every case's epochs."),
+    data_root: Optional[Path] = typer.Option(None, help="Where datasets live (default: $SFTBENCH_DATA_ROOT or the cache)."),
+    out: Path = typer.Option(Path("results"), help="Results folder: <out>/<suite>/<run-id>.jsonl"),
+    resume: bool = typer.Option(False, help="Continue the latest run of this suite (or --run-id), skipping finished cases."),
+    run_id: Optional[str] = typer.Option(None, help="Name the run (default: a UTC timestamp)."),
+    limit_cases: Optional[int] = typer.Option(None, min=1, help="Run only the first N cases."),
+) -> None:
+    """Fine-tune every case of a suite and record one JSON line per case."""
+    from . import runner
+    from .progress import RichProgress
+    from .report import print_summary
+    from .results import Store, new_run_id
+    from .spec import expand, load_suite
+    from .suites import find_suite
+
+    path = find_suite(suite)
+    spec = load_suite(path)
+    cases = expand(spec, source=str(path), seeds=parse_seeds(seeds), epochs=epochs)[:limit_cases]
+    options = runner.RunOptions(runner.resolve_device(device), str(data_root) if data_root else None, path.parent)
+    store = _pick_store(out, spec.name, run_id, resume)
+    console.print(f"[bold]{spec.name}[/]: {len(cases)} case(s) on {options.device} -> {store.path}")
+    try:
+        with RichProgress(console, len(cases)) as progress:
+            runner.run_cases(cases, store, options, progress, resume=resume)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: finished cases are kept in {store.path}; "
+                          f"continue with `sftbench run --suite {suite} --resume --run-id {store.run_id}`")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    records = _latest_per_case(store.records(), {c.run_key for c in cases})
+    print_summary(console, records, f"{spec.name} · run {store.run_id}")
+    if any(r["status"] != "ok" for r in records):
+        raise typer.Exit(EXIT_CASE_FAILED)
+
+
+def _pick_store(out: Path, suite: str, run_id: Optional[str], resume: bool) -> "Any":
+    from .results import Store, new_run_id
+
+    if resume and run_id is None:
+        latest = Store.latest(out, suite)
+        if latest is None:
+            raise ConfigError(f"--resume found no earlier run of {suite!r} under {out}; run without --resume first")
+        return latest
+    return Store.for_run(out, suite, run_id or new_run_id())
+
+
+def _latest_per_case(records: list[dict[str, Any]], keys: set[str]) -> list[dict[str, Any]]:
+    latest: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if record["run_key"] in keys:
+            latest[record["run_key"]] = record
+    return list(latest.values())
+
+
+@app.command("list")
+@user_errors
+def list_(
+    what: str = typer.Argument(..., help="suites | backbones | datasets | strategies"),
+    pattern: str = typer.Option("*", help="Filter backbones with a wildcard, e.g. '*efficientnet*'."),
+    source: str = typer.Option("timm", help="Backbones from timm or torchvision."),
+) -> None:
+    """List what a suite can name."""
+    table = Table(title=what, title_justify="left")
+    if what == "suites":
+        from .spec import load_suite
+        from .suites import available_suites
+
+        table.add_column("suite"), table.add_column("path"), table.add_column("description")
+        for name, path in available_suites().items():
+            table.add_row(name, str(path), load_suite(path).description.strip().splitlines()[0] if path else "")
+    elif what in ("datasets", "strategies"):
+        from .datasets import DATASETS
+        from .strategies import STRATEGIES
+
+        registry: Any = DATASETS if what == "datasets" else STRATEGIES
+        table.add_column("name"), table.add_column("parameters"), table.add_column("description")
+        for entry in registry:
+            params = getattr(entry.factory, "Params", None)
+            shown = ", ".join(f"{k}={f.default!r}" for k, f in params.model_fields.items()) if params else "options"
+            table.add_row(entry.name, shown, entry.description)
+    elif what == "backbones":
+        import fnmatch
+
+        from .names import timm_models, torchvision_models
+        from .offline_weights import OFFLINE_PACKAGES
+
+        names = sorted(timm_models()) if source == "timm" else [f"torchvision:{n}" for n in sorted(torchvision_models())]
+        table.add_column("backbone"), table.add_column("offline weights")
+        for name in fnmatch.filter(names, pattern):
+            table.add_row(name, OFFLINE_PACKAGES[name].pip_name if name in OFFLINE_PACKAGES else "")
+    else:
+        raise ConfigError(f"cannot list {what!r}; use suites, backbones, datasets or strategies")
+    console.print(table)
+
+
+def main() -> None:
+    app(prog_name="sftbench")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

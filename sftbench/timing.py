@@ -1,0 +1,70 @@
+"""Disciplined clocks: synchronise the device before every read; peak memory per case."""
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+class Stopwatch:
+    """Accumulates device-synchronised seconds and samples over any number of timed windows."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.seconds = 0.0
+        self.samples = 0
+        self._started: float | None = None
+
+    def start(self) -> None:
+        synchronize(self.device)
+        self._started = time.perf_counter()
+
+    def stop(self, samples: int) -> None:
+        if self._started is None:
+            return
+        synchronize(self.device)
+        self.seconds += time.perf_counter() - self._started
+        self.samples += samples
+        self._started = None
+
+    @property
+    def running(self) -> bool:
+        return self._started is not None
+
+    @property
+    def throughput(self) -> float | None:
+        return self.samples / self.seconds if self.seconds > 0 else None
+
+
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    elif _CLEAR_REFS.exists():
+        try:
+            _CLEAR_REFS.write_text("5")  # Linux: reset the process's peak RSS (VmHWM)
+        except OSError:
+            pass
+
+
+def peak_memory(device: torch.device) -> dict[str, float | str]:
+    """CUDA: max allocated by tensors. CPU: the process's peak RSS since the last reset."""
+    if device.type == "cuda":
+        return {"peak_mb": torch.cuda.max_memory_allocated(device) / 2**20, "kind": "cuda_max_allocated"}
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return {"peak_mb": int(line.split()[1]) / 1024, "kind": "process_peak_rss"}
+    return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "kind": "process_peak_rss_lifetime"}
