@@ -7,6 +7,7 @@ float, grey -> RGB, resizing and normalisation happen later, on the device, in b
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 import shutil
 from collections.abc import Callable
@@ -114,26 +115,29 @@ def cifar100(root: Path, options: dict[str, Any]) -> RawDataset:
     return _torchvision_set(CIFAR100, root, "CIFAR-100")
 
 
-# Debian's dataset packages ship the original idx .gz files; torchvision's classes read them when
-# they sit in <root>/<Class>/raw/ (the "download" step only verifies the checksums and unpacks).
+# Debian's dataset packages ship the original idx files, gzip-recompressed (so torchvision's
+# checksums of the .gz differ). Unpacked into <root>/<Class>/raw/, torchvision's own classes read them.
 DEBIAN_DIRS = {"FashionMNIST": Path("/usr/share/datasets/fashion-mnist"), "MNIST": Path("/usr/share/datasets/mnist")}
 
 
 def _seed_from_debian(cls: Any, root: Path) -> None:
-    raw = root / cls.__name__ / "raw"
     debian = DEBIAN_DIRS[cls.__name__]
     if not debian.is_dir():
         return
+    raw = root / cls.__name__ / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for gz in debian.glob("*.gz"):
-        if not (raw / gz.name).exists():
-            shutil.copyfile(gz, raw / gz.name)
-    cls(str(root), train=True, download=True)  # checksums match: no network, only unpacking
+        target = raw / gz.stem
+        if not target.exists():
+            tmp = target.with_suffix(".tmp")
+            with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            tmp.replace(target)
 
 
 def _mnist_like(cls: Any, root: Path, label: str) -> RawDataset:
     if not (root / cls.__name__ / "raw").is_dir():
-        _seed_from_debian(cls, root)
+        _seed_from_debian(cls, root)  # offline copy first; torchvision downloads only if still missing
     return _torchvision_set(cls, root, label)
 
 

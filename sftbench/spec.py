@@ -284,14 +284,15 @@ def _check_selector(selector: CaseSelector, matrix: Matrix, where: str) -> None:
 
 
 def _train_for(suite: Suite, b: BackboneSpec, d: DatasetSpec, s: StrategySpec, source: str) -> TrainSpec:
-    merged = suite.defaults.model_dump()
-    for override in suite.overrides:
+    merged, last = suite.defaults.model_dump(), None
+    for index, override in enumerate(suite.overrides):
         if _selects(override.match, b, d, s):
-            merged = _deep_merge(merged, override.set)
+            merged, last = _deep_merge(merged, override.set), index
     try:
         return TrainSpec.model_validate(merged)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, source, prefix=("overrides", "set"))) from None
+        prefix = ("overrides", last, "set") if last is not None else ("defaults",)
+        raise ConfigError(format_validation_error(err, source, prefix=prefix, root=TrainSpec)) from None
 
 
 def expand(
@@ -326,10 +327,11 @@ def _check_unique(cases: list[Case], source: str) -> None:
     seen: dict[str, Case] = {}
     for case in cases:
         other = seen.get(case.run_key)
-        if other is not None and other.spec_hash != case.spec_hash:
+        if other is not None:
+            what = "the same case twice" if other.spec_hash == case.spec_hash else "two different cases with one id"
             raise ConfigError(
-                f"{source}: two different cases share the id {case.case_id!r}; "
-                "give one of the matrix entries a distinct `id:`"
+                f"{source}: the matrix yields {what} ({case.case_id!r}); remove the repeated entry "
+                "or give one of them a distinct `id:`"
             )
         seen[case.run_key] = case
 

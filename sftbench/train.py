@@ -200,17 +200,19 @@ def fit(
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, data: ImageSet, pipeline: BatchPipeline, cfg: TrainSpec) -> EvalResult:
-    """Predictions for a split; the first batch is warm-up and left out of the throughput."""
+    """Predictions for a split; the first batch is warm-up and left out of the throughput
+    (unless it is the only one)."""
     model.eval()
     clock = Stopwatch(pipeline.device)
     predictions = []
     batch_size = cfg.eval_batch_size or 2 * cfg.batch_size
+    warmup = 1 if len(data) > batch_size else 0
     for i, (x, _) in enumerate(pipeline.batches(data, batch_size, shuffle=False)):
-        if i == 1:
+        if i == warmup:
             clock.start()
         with autocast(pipeline.device, cfg.precision):
             predictions.append(model(x).argmax(dim=1))
-    clock.stop(len(data) - min(batch_size, len(data)))
+    clock.stop(len(data) - warmup * batch_size)
     preds = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
     return EvalResult(preds.cpu(), data.labels.cpu(), clock.throughput)
 

