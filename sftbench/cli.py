@@ -5,6 +5,7 @@ Exit codes: 0 success; 2 usage or configuration error; 3 a case failed to run; 1
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +21,9 @@ from .suites import DEFAULT_SUITE
 EXIT_OK, EXIT_REGRESSION, EXIT_CONFIG, EXIT_CASE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark and regression suite for transfer learning.")
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs) gets 160 columns instead of rich's 80, so tables are not truncated.
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 160)
 F = TypeVar("F", bound=Callable[..., Any])
 
 

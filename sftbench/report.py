@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -12,11 +13,10 @@ def _fmt(value: Optional[float], spec: str) -> str:
 
 
 def summary_table(records: list[dict[str, Any]], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for name, justify in [("case", "left"), ("status", "left"), ("top-1", "right"), ("macro-F1", "right"),
-                          ("train img/s", "right"), ("eval img/s", "right"), ("trainable", "right"),
-                          ("peak MB", "right"), ("wall s", "right")]:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("case", no_wrap=True)
+    for name in ("status", "top-1", "F1", "train/s", "eval/s", "trained", "peak MB", "wall s"):
+        table.add_column(name, justify="left" if name == "status" else "right")
     for r in records:
         metrics, speed, params = r.get("metrics", {}), r.get("throughput", {}), r.get("params", {})
         ok = r.get("status") == "ok"

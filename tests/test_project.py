@@ -1,0 +1,23 @@
+"""The project's own promises: CI runs the README's test command; the README opens with two commands."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_readme_opens_with_run_and_test_commands():
+    run, test = readme_commands()
+    assert run.endswith("sftbench run")
+    assert "pytest" in test
+
+
+def test_ci_runs_the_readme_test_command():
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert readme_commands()[1] in ci_lines
