@@ -48,8 +48,10 @@ def check_dataset(name: str) -> None:
 
 
 def check_strategy(name: str, params: dict[str, Any]) -> None:
-    from .strategies import STRATEGIES, validate_params
+    from .errors import ConfigError
+    from .strategies import validate_params
 
-    if name not in STRATEGIES:
-        raise ValueError(STRATEGIES.unknown_message(name))
-    validate_params(name, params)
+    try:
+        validate_params(name, params)
+    except ConfigError as err:  # pydantic reports ValueErrors with the key path
+        raise ValueError(str(err)) from None

@@ -20,7 +20,7 @@ from .results import SCHEMA_VERSION, Store, environment, utc_now
 from .spec import Case
 from .strategies import build_strategy
 from .timing import peak_memory, reset_peak_memory
-from .train import classification_metrics, evaluate, fit, seed_everything
+from .train import classification_metrics, evaluate, fit, freeze_batchnorm, seed_everything
 
 
 class Observer(Protocol):
@@ -140,6 +140,9 @@ def _execute(case: Case, options: RunOptions, record: dict[str, Any], phases: _P
     with phases("build"):
         strategy = build_strategy(case.strategy.name, case.strategy.params)
         backbone = build_backbone(case.backbone, splits.num_classes)
+        if strategy.bn == "frozen":
+            backbone.model = freeze_batchnorm(backbone.model)
+        strategy.check(backbone)
         backbone.model.to(device)
         prep = Preprocessing(
             image_size=cfg.image_size or backbone.input_size, mean=backbone.mean, std=backbone.std,
@@ -150,7 +153,7 @@ def _execute(case: Case, options: RunOptions, record: dict[str, Any], phases: _P
         record["backbone"] = {"library": backbone.library, "weights_source": backbone.weights_source,
                               "image_size": prep.image_size, "interpolation": prep.interpolation}
     with phases("train"):
-        fitted = fit(backbone, strategy, train, val, pipeline, cfg, case.seed, observer.epoch_ended)
+        fitted = fit(backbone, strategy, train, val, pipeline, cfg, case.seed, observer.epoch_ended, case.strategy.name)
     with phases("eval"):
         scored = evaluate(backbone.model, test, pipeline, cfg)
     trainable = fitted.plans[-1]["trainable_params"] if fitted.plans else 0

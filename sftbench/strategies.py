@@ -1,22 +1,26 @@
-"""Freezing strategies: which parameters train, at what learning-rate scale, with which BN mode.
+"""Freezing strategies: which parameters train, at what learning-rate scale, with which BN policy.
 
 A strategy is a class with a pydantic `Params` model and `plan(backbone, epoch, epochs)`; the
 runner asks for the plan at every epoch and rebuilds the optimizer when it changes, so
-multi-phase strategies (LP-FT, gradual unfreezing) need nothing from the runner.
+multi-phase strategies (LP-FT, gradual unfreezing) need nothing from the runner. Users add their
+own through the `sftbench.strategies` entry-point group or a `module:Class` name in a suite.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-from torch import nn
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from .backbones import Backbone
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .registry import Registry
+from .stages import depth_stages, layer_decay_groups
 
-BnMode = Literal["train", "eval"]
+BnPolicy = Literal["train", "eval", "frozen"]
+ENTRY_POINT_GROUP = "sftbench.strategies"
 
 
 @dataclass(frozen=True)
@@ -28,10 +32,13 @@ class ParamGroup:
 
 @dataclass(frozen=True)
 class TrainPlan:
+    """What trains from a given epoch on. BN layers whose parameters are all frozen, and every
+    frozen sub-module, always run in eval mode; `bn` decides the rest (see `train.apply_plan`)."""
+
     groups: tuple[ParamGroup, ...]
-    bn: BnMode  # train: BN updates its running statistics; eval: statistics untouched
-    frozen_eval: bool = False  # the frozen part runs in eval mode (dropout off), as in a linear probe
+    bn: BnPolicy
     phase: str = "train"
+    schedule_epochs: Optional[tuple[int, int]] = None  # LR schedule span [start, end); None: whole run
 
     @property
     def trainable(self) -> frozenset[str]:
@@ -40,19 +47,22 @@ class TrainPlan:
 
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    bn: Optional[BnMode] = None  # None: the strategy's default
+    bn: Optional[BnPolicy] = Field(None, description="train | eval | frozen (FrozenBatchNorm2d); None: the default")
 
 
 class Strategy:
     Params: ClassVar[type[Params]] = Params
-    default_bn: ClassVar[BnMode] = "train"
+    default_bn: ClassVar[BnPolicy] = "train"
 
     def __init__(self, params: Params):
         self.params = params
 
     @property
-    def bn(self) -> BnMode:
+    def bn(self) -> BnPolicy:
         return self.params.bn or self.default_bn
+
+    def check(self, backbone: Backbone) -> None:
+        """Raise ConfigError when the parameters cannot apply to this backbone (e.g. k too large)."""
 
     def plan(self, backbone: Backbone, epoch: int, epochs: int) -> TrainPlan:
         raise NotImplementedError
@@ -61,41 +71,176 @@ class Strategy:
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "sftbench list strategies")
 
 
-def _all_names(model: nn.Module) -> tuple[str, ...]:
-    return tuple(n for n, _ in model.named_parameters())
+def _names(backbone: Backbone) -> tuple[str, ...]:
+    return tuple(n for n, _ in backbone.model.named_parameters())
+
+
+def _head(backbone: Backbone) -> tuple[str, ...]:
+    return tuple(n for n in _names(backbone) if n in backbone.head_names)
+
+
+def _head_plus(backbone: Backbone, name: str, chosen: list[str], bn: BnPolicy, phase: str = "train") -> TrainPlan:
+    body = tuple(n for n in chosen if n not in backbone.head_names)
+    groups = (ParamGroup(name, body),) if body else ()
+    return TrainPlan(groups + (ParamGroup("head", _head(backbone)),), bn=bn, phase=phase)
 
 
 @STRATEGIES.register("full", "every parameter trains")
 class Full(Strategy):
     def plan(self, backbone: Backbone, epoch: int, epochs: int) -> TrainPlan:
-        return TrainPlan((ParamGroup("all", _all_names(backbone.model)),), bn=self.bn)
+        return TrainPlan((ParamGroup("all", _names(backbone)),), bn=self.bn)
 
 
-@STRATEGIES.register("linear_probe", "backbone frozen in eval mode (BN statistics untouched); only the new head trains")
+@STRATEGIES.register("linear_probe", "backbone frozen (eval mode, BN statistics untouched); only the new head trains")
 class LinearProbe(Strategy):
-    default_bn: ClassVar[BnMode] = "eval"
+    default_bn: ClassVar[BnPolicy] = "eval"
 
     def plan(self, backbone: Backbone, epoch: int, epochs: int) -> TrainPlan:
-        head = tuple(n for n in _all_names(backbone.model) if n in backbone.head_names)
-        return TrainPlan((ParamGroup("head", head),), bn=self.bn, frozen_eval=True, phase="probe")
+        return TrainPlan((ParamGroup("head", _head(backbone)),), bn=self.bn, phase="probe")
+
+
+class LastKParams(Params):
+    k: PositiveInt = Field(1, description="number of last stages (timm group_matcher) that train with the head")
+
+
+def _check_k(k: int, backbone: Backbone, what: str) -> None:
+    n = len(depth_stages(backbone))
+    if k > n:
+        raise ConfigError(f"{what}: k={k} exceeds the {n} stages of this backbone; use 1 <= k <= {n}")
+
+
+@STRATEGIES.register("last_k", "the last k stages/blocks (from timm's group_matcher) plus the head train")
+class LastK(Strategy):
+    Params = LastKParams
+
+    def check(self, backbone: Backbone) -> None:
+        _check_k(self.params.k, backbone, "last_k")
+
+    def plan(self, backbone: Backbone, epoch: int, epochs: int) -> TrainPlan:
+        stages = depth_stages(backbone)[-self.params.k:]
+        return _head_plus(backbone, f"last_{self.params.k}", [n for s in stages for n in s], self.bn)
+
+
+@STRATEGIES.register("bitfit", "only biases (and the head) train (Ben Zaken et al. 2022)")
+class BitFit(Strategy):
+    def plan(self, backbone: Backbone, epoch: int, epochs: int) -> TrainPlan:
+        return _head_plus(backbone, "biases", [n for n in _names(backbone) if n.endswith(".bias")], self.bn)
+
+
+@STRATEGIES.register("norm_only", "only normalisation layers' affine parameters (and the head) train")
+class NormOnly(Strategy):
+    def check(self, backbone: Backbone) -> None:
+        if self.bn == "frozen" and not _norm_param_names(backbone):
+            raise ConfigError("norm_only with bn: frozen leaves no normalisation parameter to train; use bn: train or eval")
+
+    def plan(self, backbone: Backbone, epoch: int, epochs: int) -> TrainPlan:
+        return _head_plus(backbone, "norms", _norm_param_names(backbone), self.bn)
+
+
+def _norm_param_names(backbone: Backbone) -> list[str]:
+    from torch import nn
+
+    norm_types = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
+    names = []
+    for module_name, module in backbone.model.named_modules():
+        if isinstance(module, norm_types) or type(module).__name__.endswith(("Norm2d", "LayerNorm", "RmsNorm")):
+            names += [f"{module_name}.{p}" if module_name else p for p, _ in module.named_parameters(recurse=False)]
+    return names
+
+
+class LpFtParams(Params):
+    lp_epochs: PositiveInt = Field(1, description="epochs of linear probing before the full fine-tune")
+    lp_lr_scale: float = Field(1.0, gt=0, description="learning-rate multiplier during the probe phase")
+
+
+@STRATEGIES.register("lp_ft", "linear probe for lp_epochs, then full fine-tune from that head (Kumar et al. 2022)")
+class LpFt(Strategy):
+    Params = LpFtParams
+
+    def plan(self, backbone: Backbone, epoch: int, epochs: int) -> TrainPlan:
+        p = self.params
+        if epoch < p.lp_epochs:
+            return TrainPlan((ParamGroup("head", _head(backbone), p.lp_lr_scale),), bn="eval", phase="probe",
+                             schedule_epochs=(0, p.lp_epochs))
+        return TrainPlan((ParamGroup("all", _names(backbone)),), bn=self.bn, phase="fine_tune",
+                         schedule_epochs=(p.lp_epochs, epochs))
+
+    def check(self, backbone: Backbone) -> None:
+        pass  # lp_epochs >= epochs is allowed: the case is then a pure linear probe, as recorded
+
+
+class LlrdParams(Params):
+    decay: float = Field(0.75, gt=0, le=1, description="LR multiplier per layer of depth below the head")
+
+
+@STRATEGIES.register("llrd", "everything trains; LR decays geometrically with depth (timm param_groups_layer_decay)")
+class Llrd(Strategy):
+    Params = LlrdParams
+
+    def plan(self, backbone: Backbone, epoch: int, epochs: int) -> TrainPlan:
+        groups = tuple(ParamGroup(name, names, scale) for name, names, scale in
+                       layer_decay_groups(backbone, self.params.decay))
+        return TrainPlan(groups, bn=self.bn)
+
+
+class GradualParams(Params):
+    every: PositiveInt = Field(1, description="epochs between unfreezing one more stage from the top")
+
+
+@STRATEGIES.register("gradual_unfreeze", "head first, then one more stage from the top every `every` epochs (ULMFiT)")
+class GradualUnfreeze(Strategy):
+    Params = GradualParams
+
+    def plan(self, backbone: Backbone, epoch: int, epochs: int) -> TrainPlan:
+        stages = depth_stages(backbone)
+        n = min(len(stages), epoch // self.params.every)
+        chosen = [name for stage in stages[len(stages) - n:] for name in stage] if n else []
+        return _head_plus(backbone, f"top_{n}_stages", chosen, self.bn, phase=f"unfrozen_{n}")
+
+
+# --- lookup: registry, entry points, module:Class -----------------------------------------------
+
+
+def _load_entry_points() -> None:
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name not in STRATEGIES:
+            try:
+                STRATEGIES.register(entry.name, f"plugin ({entry.value})")(entry.load())
+            except Exception:  # a broken plugin must not break sftbench; naming it reports the error
+                continue
+
+
+def resolve(name: str) -> type[Strategy]:
+    """A registered name, an entry-point plugin, or `package.module:Class`."""
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as err:
+            raise ConfigError(f"strategy {name!r} could not be imported ({type(err).__name__}: {err}); "
+                              "check the `module:Class` path and that the module is importable") from None
+        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+            raise ConfigError(f"strategy {name!r} is not a subclass of sftbench.strategies.Strategy; derive from it")
+        return cls
+    if name not in STRATEGIES:
+        _load_entry_points()
+    return STRATEGIES.get(name).factory
 
 
 def validate_params(name: str, params: dict[str, Any]) -> Params:
-    cls = STRATEGIES.get(name).factory
+    cls = resolve(name)
     try:
         return cls.Params.model_validate(params)
     except ValidationError as err:
+        allowed = sorted(cls.Params.model_fields)
         problems = "; ".join(
             f"params.{'.'.join(map(str, e['loc']))}: "
-            + (f"unknown parameter (allowed: {', '.join(sorted(cls.Params.model_fields))})"
-               if e["type"] == "extra_forbidden" else e["msg"])
+            + (f"unknown parameter{did_you_mean(str(e['loc'][-1]), allowed)} (allowed: {', '.join(allowed)})"
+               if e["type"] == "extra_forbidden" else f"{e.get('input')!r} is invalid: {e['msg'][0].lower()}{e['msg'][1:]}")
             for e in err.errors()
         )
-        raise ValueError(f"strategy {name!r}: {problems}") from None
+        raise ConfigError(f"strategy {name!r}: {problems}") from None
 
 
 def build_strategy(name: str, params: dict[str, Any]) -> Strategy:
-    try:
-        return STRATEGIES.get(name).factory(validate_params(name, params))
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+    return resolve(name)(validate_params(name, params))

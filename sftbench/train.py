@@ -20,6 +20,7 @@ from .preprocess import BatchPipeline
 from .spec import OptimizerSpec, ScheduleSpec, TrainSpec
 from .strategies import Strategy, TrainPlan
 from .timing import Stopwatch
+from .verify import FrozenSnapshot, check_optimizer
 
 EpochCallback = Callable[[int, int, float], None]  # (epoch, epochs, train loss)
 
@@ -46,20 +47,25 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 
 def apply_plan(model: nn.Module, plan: TrainPlan) -> None:
+    """requires_grad from the plan; modes: a sub-module with no trainable parameter runs in eval
+    mode (frozen BN statistics, no dropout inside frozen blocks); `bn: eval` puts every BN in eval."""
     trainable = plan.trainable
     for name, param in model.named_parameters():
         param.requires_grad_(name in trainable)
     model.train()
-    if plan.frozen_eval:
-        model.eval()
-        for module in model.modules():
-            own = list(module.parameters(recurse=False))
-            if own and all(p.requires_grad for p in own):
-                module.train()
-    if plan.bn == "eval":
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.eval()
+    for module in model.modules():
+        params = list(module.parameters())
+        if params and not any(p.requires_grad for p in params):
+            module.eval()
+        elif plan.bn == "eval" and isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
+def freeze_batchnorm(model: nn.Module) -> nn.Module:
+    """`bn: frozen`: every BatchNorm becomes timm's FrozenBatchNorm2d (affine and statistics fixed)."""
+    from timm.layers import freeze_batch_norm_2d
+
+    return freeze_batch_norm_2d(model)
 
 
 def build_optimizer(model: nn.Module, plan: TrainPlan, spec: OptimizerSpec) -> torch.optim.Optimizer:
@@ -81,6 +87,7 @@ def build_optimizer(model: nn.Module, plan: TrainPlan, spec: OptimizerSpec) -> t
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: ScheduleSpec) -> float:
+    """`step` counts from the start of the schedule's span, which lasts `total_steps`."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule.name == "constant":
@@ -136,35 +143,43 @@ def _train_batches(pipeline: BatchPipeline, data: ImageSet, cfg: TrainSpec, g: t
 
 def fit(
     backbone: Backbone, strategy: Strategy, train: ImageSet, val: ImageSet, pipeline: BatchPipeline,
-    cfg: TrainSpec, seed: int, on_epoch: Optional[EpochCallback] = None,
+    cfg: TrainSpec, seed: int, on_epoch: Optional[EpochCallback] = None, strategy_name: str = "strategy",
 ) -> FitResult:
     model, device = backbone.model, pipeline.device
     g = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(seed)
-    steps_per_epoch = max(1, len(train) // cfg.batch_size) if len(train) >= cfg.batch_size else 1
+    steps_per_epoch = max(1, len(train) // cfg.batch_size)
     if cfg.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
-    total_steps = steps_per_epoch * cfg.epochs
-    warmup_steps = round(cfg.schedule.warmup_epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16" and device.type == "cuda")
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     clock = Stopwatch(device)
     result = FitResult(math.nan, None, 0, 0.0, 0)
     plan: Optional[TrainPlan] = None
+    snapshot: Optional[FrozenSnapshot] = None
     step = 0
     for epoch in range(cfg.epochs):
         new_plan = strategy.plan(backbone, epoch, cfg.epochs)
         if new_plan != plan:
+            if snapshot is not None:
+                snapshot.verify(model, strategy_name)
             plan = new_plan
             apply_plan(model, plan)
             optimizer = build_optimizer(model, plan, cfg.optimizer)
+            check_optimizer(model, optimizer, plan, strategy_name)
+            snapshot = FrozenSnapshot(model, plan)
+            start, end = plan.schedule_epochs or (0, cfg.epochs)
+            span = (start * steps_per_epoch, max(1, (end - start) * steps_per_epoch))
+            warmup_steps = round(cfg.schedule.warmup_epochs * steps_per_epoch)
             timed_from = step + cfg.timing_warmup_steps  # compile/allocator warm-up after each change
             result.plans.append(describe_plan(model, plan, epoch, cfg.optimizer.lr))
         loss_sum = torch.zeros((), device=device)
         seen = window = 0
+        factor = math.nan
         for x, y in _train_batches(pipeline, train, cfg, g):
             if not clock.running and step >= timed_from:
                 clock.start()
-            set_lr(optimizer, cfg.optimizer.lr, lr_factor(step, total_steps, warmup_steps, cfg.schedule))
+            factor = lr_factor(step - span[0], span[1], warmup_steps, cfg.schedule)
+            set_lr(optimizer, cfg.optimizer.lr, factor)
             with autocast(device, cfg.precision):
                 loss = loss_fn(model(x), y)
             optimizer.zero_grad(set_to_none=True)
@@ -186,12 +201,14 @@ def fit(
             )
         val_acc = accuracy(evaluate(model, val, pipeline, cfg)) if len(val) else None
         result.history.append({"epoch": epoch + 1, "train_loss": epoch_loss, "val_top1": val_acc,
-                               "phase": plan.phase if plan else None})
+                               "phase": plan.phase if plan else None, "lr_factor": round(factor, 6)})
         result.final_train_loss = epoch_loss
         if plan is not None:
             apply_plan(model, plan)  # evaluate() left the model in eval mode
         if on_epoch:
             on_epoch(epoch + 1, cfg.epochs, epoch_loss)
+    if snapshot is not None:
+        snapshot.verify(model, strategy_name)
     result.steps = step
     result.timed_train_samples, result.timed_train_seconds = clock.samples, clock.seconds
     result.train_samples_per_s = clock.throughput
