@@ -1,6 +1,8 @@
 """Thin typer commands over the library. The only place (with the pytest plugin) that picks exit codes.
 
-Exit codes: 0 success; 2 usage or configuration error; 3 a case failed to run; 130 interrupted.
+Exit codes: 0 success (check: every case PASS, IMPROVED, NOISE or NEW); 1 a regression (with
+--strict also MISSING or INCOMPARABLE); 2 usage or configuration error; 3 a case failed to run
+(takes precedence over 1); 130 interrupted.
 """
 from __future__ import annotations
 
@@ -65,12 +67,18 @@ def run(
     resume: bool = typer.Option(False, help="Continue the latest run of this suite (or --run-id), skipping finished cases."),
     run_id: Optional[str] = typer.Option(None, help="Name the run (default: a UTC timestamp)."),
     limit_cases: Optional[int] = typer.Option(None, min=1, help="Run only the first N cases."),
+    check_: bool = typer.Option(False, "--check", help="Compare with the baseline afterwards (exit 1 on regression)."),
+    confirm: int = typer.Option(0, min=0, help="With --check: re-run REGRESSED cases with N extra seeds first."),
+    baseline: Optional[Path] = typer.Option(None, help="Baseline file (default: baselines/<suite>/<hardware>.json)."),
+    junit_xml: Optional[Path] = typer.Option(None, help="With --check: write JUnit XML here."),
+    markdown: Optional[Path] = typer.Option(None, help="With --check: write a Markdown report here."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="With --check: write the verdicts as JSON here."),
+    strict: bool = typer.Option(False, help="With --check: MISSING and INCOMPARABLE cases fail the check (exit 1)."),
 ) -> None:
     """Fine-tune every case of a suite and record one JSON line per case."""
     from . import runner
     from .progress import RichProgress
     from .report import print_summary
-    from .results import Store, new_run_id
     from .spec import expand, load_suite
     from .suites import find_suite
 
@@ -83,13 +91,93 @@ def run(
     try:
         with RichProgress(console, len(cases)) as progress:
             runner.run_cases(cases, store, options, progress, resume=resume)
+            records = _latest_per_case(store.records(), {c.run_key for c in cases})
+            print_summary(console, records, f"{spec.name} · run {store.run_id}")
+            if check_:
+                code = _gate(spec.name, path, cases, store, options, records, baseline, confirm, progress,
+                             junit_xml, markdown, json_out, strict)
+                raise typer.Exit(code)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: finished cases are kept in {store.path}; "
                           f"continue with `sftbench run --suite {suite} --resume --run-id {store.run_id}`")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    records = _latest_per_case(store.records(), {c.run_key for c in cases})
-    print_summary(console, records, f"{spec.name} · run {store.run_id}")
     if any(r["status"] != "ok" for r in records):
+        raise typer.Exit(EXIT_CASE_FAILED)
+
+
+def _gate(suite: str, suite_path: Path, cases: list[Any], store: Any, options: Any, records: list[dict[str, Any]],
+          baseline_file: Optional[Path], confirm: int, observer: Any, junit: Optional[Path], md: Optional[Path],
+          json_path: Optional[Path], strict: bool) -> int:
+    from .compare import exit_code
+    from .gate import confirm_regressions, default_baselines_dir, hardware_of, pick_baseline, verdicts_for
+    from .verdict_report import print_verdicts, write_reports
+
+    base = pick_baseline(baseline_file, default_baselines_dir(suite_path), suite, hardware_of(records))
+    verdicts = verdicts_for(cases, records, base)
+    if confirm:
+        verdicts = confirm_regressions(verdicts, cases, store, options, confirm, base, observer)
+    where = base.path if base else "no baseline"
+    print_verdicts(console, verdicts, f"{suite} vs {where}")
+    write_reports(verdicts, suite, junit, md, json_path)
+    return exit_code(verdicts, strict)
+
+
+@app.command()
+@user_errors
+def check(
+    suite: str = typer.Option(DEFAULT_SUITE, "--suite", "-s", help="Suite name or path."),
+    results: Optional[list[Path]] = typer.Option(None, help="Result files or folders (default: the suite's latest run)."),
+    out: Path = typer.Option(Path("results"), help="Where runs are stored (to find the latest run)."),
+    baseline: Optional[Path] = typer.Option(None, help="Baseline file (default: baselines/<suite>/<hardware>.json)."),
+    junit_xml: Optional[Path] = typer.Option(None, help="Write JUnit XML here."),
+    markdown: Optional[Path] = typer.Option(None, help="Write a Markdown report here (e.g. $GITHUB_STEP_SUMMARY)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the verdicts as JSON here."),
+    strict: bool = typer.Option(False, help="MISSING and INCOMPARABLE cases fail the check (exit 1)."),
+) -> None:
+    """Compare results with the baseline: one verdict per case; exit 1 on regression, 3 on a failed case."""
+    from .gate import load_records
+    from .spec import expand, load_suite
+    from .suites import find_suite
+
+    path = find_suite(suite)
+    spec = load_suite(path)
+    records = load_records(results or [], out, spec.name)
+    cases = expand(spec, source=str(path))
+    code = _gate(spec.name, path, cases, None, None, records, baseline, 0, None, junit_xml, markdown, json_out, strict)
+    raise typer.Exit(code)
+
+
+baseline_app = typer.Typer(help="Bless results as baselines.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("update")
+@user_errors
+def baseline_update(
+    suite: str = typer.Option(DEFAULT_SUITE, "--suite", "-s", help="Suite name or path."),
+    results: Optional[list[Path]] = typer.Option(None, help="Result files or folders (default: the suite's latest run)."),
+    out: Path = typer.Option(Path("results"), help="Where runs are stored (to find the latest run)."),
+    baselines_dir: Optional[Path] = typer.Option(None, help="Baselines root (default: baselines/ beside the suite's folder)."),
+) -> None:
+    """Write or refresh baselines/<suite>/<hardware>.json from results (all seeds of a case pooled)."""
+    from .baselines import baseline_path, find_baseline, update_baseline, write_baseline
+    from .gate import default_baselines_dir, hardware_of, load_records
+    from .spec import load_suite
+    from .suites import find_suite
+    from .summary import summarise
+
+    path = find_suite(suite)
+    spec = load_suite(path)
+    records = load_records(results or [], out, spec.name)
+    hardware = hardware_of(records)
+    root = baselines_dir or default_baselines_dir(path)
+    updated, refused = update_baseline(find_baseline(root, spec.name, hardware), summarise(records), spec.name, hardware)
+    target = baseline_path(root, spec.name, hardware)
+    write_baseline(updated, target)
+    console.print(f"wrote {len(updated.cases)} case(s) to {target}")
+    for item in refused:
+        err_console.print(f"[red]refused failed case[/] {item}")
+    if refused:
         raise typer.Exit(EXIT_CASE_FAILED)
 
 

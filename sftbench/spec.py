@@ -170,6 +170,26 @@ class Matrix(Strict):
         return [_shorthand(v) for v in value] if isinstance(value, list) else value
 
 
+# --- regression thresholds (not part of the spec hash: they judge results, not produce them) ----
+
+
+class AccuracyThresholds(Strict):
+    abs_tol: NonNegativeFloat = 0.005  # 0.5 pp: about twice a 10k-image test set's sampling error
+    k_sigma: PositiveFloat = 3.0  # regress only beyond k x the seed noise of the difference
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)  # one-sided Welch test when both sides have >= 2 seeds
+    assumed_seed_std: NonNegativeFloat = 0.001  # seed std used when a side has a single seed (0.1 pp)
+
+
+class RelativeThreshold(Strict):
+    rel_tol: NonNegativeFloat
+
+
+class Thresholds(Strict):
+    accuracy: AccuracyThresholds = AccuracyThresholds()
+    throughput: RelativeThreshold = RelativeThreshold(rel_tol=0.10)  # higher is better
+    memory: RelativeThreshold = RelativeThreshold(rel_tol=0.15)  # lower is better
+
+
 class CaseSelector(Strict):
     """Selects cases by backbone/dataset/strategy label (or name); a list means any of them."""
 
@@ -180,7 +200,8 @@ class CaseSelector(Strict):
 
 class Override(Strict):
     match: CaseSelector
-    set: dict[str, Any]
+    set: dict[str, Any] = Field(default_factory=dict)  # training hyperparameters
+    thresholds: dict[str, Any] = Field(default_factory=dict)  # regression thresholds
 
 
 class Suite(Strict):
@@ -188,6 +209,7 @@ class Suite(Strict):
     description: str = ""
     version: PositiveInt = 1
     defaults: TrainSpec = TrainSpec()
+    thresholds: Thresholds = Thresholds()
     matrix: Matrix
     overrides: list[Override] = Field(default_factory=list)
     exclude: list[CaseSelector] = Field(default_factory=list)
@@ -204,6 +226,7 @@ class Case:
     strategy: StrategySpec
     train: TrainSpec
     seed: int
+    thresholds: Thresholds = field(default_factory=Thresholds, compare=False)
     case_id: str = field(init=False)  # without the seed: seeds of one case pool in baselines
     spec_hash: str = field(init=False)
 
@@ -283,16 +306,28 @@ def _check_selector(selector: CaseSelector, matrix: Matrix, where: str) -> None:
                 )
 
 
-def _train_for(suite: Suite, b: BackboneSpec, d: DatasetSpec, s: StrategySpec, source: str) -> TrainSpec:
-    merged, last = suite.defaults.model_dump(), None
+def _resolved(suite: Suite, b: BackboneSpec, d: DatasetSpec, s: StrategySpec, source: str) -> tuple[TrainSpec, Thresholds]:
+    """Defaults with every matching override deep-merged in, in file order."""
+    train, thresholds = suite.defaults.model_dump(), suite.thresholds.model_dump()
+    last_train = last_thresholds = None
     for index, override in enumerate(suite.overrides):
         if _selects(override.match, b, d, s):
-            merged, last = _deep_merge(merged, override.set), index
+            train = _deep_merge(train, override.set)
+            thresholds = _deep_merge(thresholds, override.thresholds)
+            last_train = index if override.set else last_train
+            last_thresholds = index if override.thresholds else last_thresholds
+    return (_validated(TrainSpec, train, source, ("overrides", last_train, "set"), ("defaults",), last_train),
+            _validated(Thresholds, thresholds, source, ("overrides", last_thresholds, "thresholds"), ("thresholds",),
+                       last_thresholds))
+
+
+def _validated(model: Any, data: dict[str, Any], source: str, override_loc: tuple[Any, ...],
+               default_loc: tuple[Any, ...], override_index: Optional[int]) -> Any:
     try:
-        return TrainSpec.model_validate(merged)
+        return model.model_validate(data)
     except ValidationError as err:
-        prefix = ("overrides", last, "set") if last is not None else ("defaults",)
-        raise ConfigError(format_validation_error(err, source, prefix=prefix, root=TrainSpec)) from None
+        prefix = override_loc if override_index is not None else default_loc
+        raise ConfigError(format_validation_error(err, source, prefix=prefix, root=model)) from None
 
 
 def expand(
@@ -314,11 +349,11 @@ def expand(
             for s in m.strategies:
                 if any(_selects(x, b, d, s) for x in suite.exclude):
                     continue
-                train = _train_for(suite, b, d, s, source)
+                train, thresholds = _resolved(suite, b, d, s, source)
                 if epochs is not None:
                     train = train.model_copy(update={"epochs": epochs})
                 for seed in seeds if seeds is not None else train.seeds:
-                    cases.append(Case(suite.name, b, d, s, train, seed))
+                    cases.append(Case(suite.name, b, d, s, train, seed, thresholds))
     _check_unique(cases, source)
     return cases
 

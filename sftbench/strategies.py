@@ -121,14 +121,19 @@ class LastK(Strategy):
         return _head_plus(backbone, f"last_{self.params.k}", [n for s in stages for n in s], self.bn)
 
 
-@STRATEGIES.register("bitfit", "only biases (and the head) train (Ben Zaken et al. 2022)")
+# bitfit and norm_only default to bn: eval. Measured (benchmarks/strategies.yaml): with BN in train
+# mode, a short fine-tune of a TF-ported model (BN momentum 0.01) leaves the running statistics far
+# from the batch statistics the biases were fitted to, and test accuracy collapses.
+@STRATEGIES.register("bitfit", "only biases (and the head) train (Ben Zaken et al. 2022); BN statistics fixed")
 class BitFit(Strategy):
+    default_bn: ClassVar[BnPolicy] = "eval"
     def plan(self, backbone: Backbone, epoch: int, epochs: int) -> TrainPlan:
         return _head_plus(backbone, "biases", [n for n in _names(backbone) if n.endswith(".bias")], self.bn)
 
 
-@STRATEGIES.register("norm_only", "only normalisation layers' affine parameters (and the head) train")
+@STRATEGIES.register("norm_only", "only normalisation layers' affine parameters (and the head) train; BN statistics fixed")
 class NormOnly(Strategy):
+    default_bn: ClassVar[BnPolicy] = "eval"
     def check(self, backbone: Backbone) -> None:
         if self.bn == "frozen" and not _norm_param_names(backbone):
             raise ConfigError("norm_only with bn: frozen leaves no normalisation parameter to train; use bn: train or eval")

@@ -1,0 +1,87 @@
+"""Baseline files: `baselines/<suite>/<hardware-key>.json`, one block per case id, stable key order."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import SftbenchError
+from .results import utc_now
+from .summary import CaseSummary, mean_std, median
+
+BASELINE_SCHEMA_VERSION = 1
+ENV_KEYS = ("sftbench", "torch", "torchvision", "timm", "python", "device_name", "cuda", "cudnn", "git_commit")
+
+
+@dataclass
+class Baseline:
+    suite: str
+    hardware_key: str
+    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    path: Optional[Path] = None
+
+    def to_json(self) -> str:
+        data = {"schema_version": BASELINE_SCHEMA_VERSION, "suite": self.suite, "hardware_key": self.hardware_key,
+                "cases": self.cases}
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def baseline_path(root: Path, suite: str, hardware_key: str) -> Path:
+    return root / suite / f"{hardware_key}.json"
+
+
+def load_baseline(path: Path) -> Baseline:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as err:
+        raise SftbenchError(f"cannot read baseline {str(path)!r} ({err.strerror}); check the path") from None
+    except json.JSONDecodeError as err:
+        raise SftbenchError(f"baseline {path} is not valid JSON (line {err.lineno}); restore it from git") from None
+    if data.get("schema_version") != BASELINE_SCHEMA_VERSION:
+        raise SftbenchError(f"baseline {path} has schema version {data.get('schema_version')!r}, not "
+                            f"{BASELINE_SCHEMA_VERSION}; re-bless it with `sftbench baseline update`")
+    return Baseline(data["suite"], data["hardware_key"], data["cases"], path)
+
+
+def find_baseline(root: Path, suite: str, hardware_key: str) -> Optional[Baseline]:
+    path = baseline_path(root, suite, hardware_key)
+    return load_baseline(path) if path.exists() else None
+
+
+def entry_from_summary(summary: CaseSummary) -> dict[str, Any]:
+    mean, std = mean_std(summary.accuracy_values)
+    return {
+        "spec_hash": summary.spec_hash,
+        "accuracy": {"values": {str(seed): summary.accuracy[seed] for seed in sorted(summary.accuracy)},
+                     "mean": mean, "std": std, "n": len(summary.accuracy)},
+        "train_samples_per_s": {"median": median(summary.train_throughput), "n": len(summary.train_throughput)},
+        "eval_samples_per_s": {"median": median(summary.eval_throughput), "n": len(summary.eval_throughput)},
+        "peak_mb": {"median": median(summary.peak_mb), "n": len(summary.peak_mb)},
+        "env": {k: summary.env.get(k) for k in ENV_KEYS},
+        "date": utc_now(),
+    }
+
+
+def update_baseline(existing: Optional[Baseline], summaries: dict[str, CaseSummary], suite: str,
+                    hardware_key: str) -> tuple[Baseline, list[str]]:
+    """Refresh the entries of the summarised cases; failed cases are refused (and returned)."""
+    baseline = existing or Baseline(suite, hardware_key)
+    refused = []
+    for case_id, summary in sorted(summaries.items()):
+        if summary.failed:
+            refused.append(f"{case_id} ({'; '.join(summary.errors)})")
+            continue
+        if summary.hardware_key != hardware_key:
+            raise SftbenchError(f"results for {case_id!r} come from hardware {summary.hardware_key!r}, not "
+                                f"{hardware_key!r}; bless each hardware's results into its own baseline file")
+        baseline.cases[case_id] = entry_from_summary(summary)
+    return baseline, refused
+
+
+def write_baseline(baseline: Baseline, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(baseline.to_json())
+    os.replace(tmp, path)

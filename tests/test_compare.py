@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from sftbench.baselines import Baseline, entry_from_summary, update_baseline
+from sftbench.compare import Status, accuracy_check, check, exit_code, relative_check, welch_p_value
+from sftbench.spec import Thresholds
+from sftbench.summary import CaseSummary
+from sftbench.verdict_report import junit_xml, markdown, print_verdicts
+
+T = Thresholds()
+
+
+def summary(case_id="c", acc=(0.90,), train=100.0, evals=400.0, peak=1000.0, spec="h1", hw="cpu", errors=()):
+    return CaseSummary(case_id, spec, hw, accuracy=dict(enumerate(acc)), train_throughput=[train] if train else [],
+                       eval_throughput=[evals] if evals else [], peak_mb=[peak] if peak else [], errors=list(errors),
+                       env={"torch": "2.14.1"})
+
+
+def baseline_of(*summaries: CaseSummary, hw="cpu") -> Baseline:
+    return Baseline("s", hw, {s.case_id: entry_from_summary(s) for s in summaries})
+
+
+def verdict(current: CaseSummary, base: CaseSummary, thresholds: Thresholds = T):
+    [v] = check({current.case_id: current}, baseline_of(base), {current.case_id: thresholds})
+    return v
+
+
+# --- accuracy ---------------------------------------------------------------------------------
+
+
+def test_absolute_tolerance_with_single_seeds():
+    assert accuracy_check([0.90], [0.90], T).status is Status.PASS
+    assert accuracy_check([0.90], [0.897], T).status is Status.NOISE  # -0.3 pp within 0.5 pp
+    check_ = accuracy_check([0.90], [0.89], T)
+    assert check_.status is Status.REGRESSED and check_.tolerance == pytest.approx(0.005)
+    assert check_.reason == "accuracy -1.00 pp beyond tolerance 0.50 pp = max(abs_tol 0.50, 3σ 0.42)"
+    assert accuracy_check([0.90], [0.91], T).status is Status.IMPROVED
+
+
+def test_sigma_tolerance_widens_with_seed_noise():
+    noisy_base, noisy_run = [0.90, 0.93, 0.87], [0.89, 0.92, 0.86]  # std 3 pp, drop 1 pp
+    check_ = accuracy_check(noisy_base, noisy_run, T)
+    assert check_.tolerance > 0.05  # 3 sigma of the difference of means, far above abs_tol
+    assert check_.status is Status.NOISE
+
+
+def test_welch_test_must_also_reject():
+    t = Thresholds(accuracy={"abs_tol": 0.001, "k_sigma": 0.1, "alpha": 0.05})
+    # a 1 pp drop beyond the (tiny) tolerance, but the seeds overlap: Welch does not reject
+    check_ = accuracy_check([0.90, 0.92, 0.88], [0.89, 0.91, 0.87], t)
+    assert check_.status is Status.NOISE and check_.p_value > 0.05 and "Welch p=" in check_.reason
+    # a clear drop with tight seeds: both agree
+    check_ = accuracy_check([0.900, 0.901, 0.899], [0.880, 0.881, 0.879], t)
+    assert check_.status is Status.REGRESSED and check_.p_value < 0.001
+
+
+def test_welch_p_value_edge_cases():
+    assert welch_p_value([0.9], [0.8, 0.8]) is None
+    assert welch_p_value([0.9, 0.9], [0.8, 0.8]) == 0.0  # no spread, lower: certain
+    assert welch_p_value([0.9, 0.9], [0.95, 0.95]) == 1.0
+
+
+# --- throughput, memory, hardware, spec ----------------------------------------------------------
+
+
+def test_relative_checks_know_direction():
+    assert relative_check("train_throughput", 100, 85, 0.10, True).status is Status.REGRESSED
+    assert relative_check("train_throughput", 100, 95, 0.10, True).status is Status.NOISE
+    assert relative_check("train_throughput", 100, 120, 0.10, True).status is Status.IMPROVED
+    assert relative_check("peak_memory", 1000, 1200, 0.15, False).status is Status.REGRESSED
+    assert relative_check("peak_memory", 1000, 800, 0.15, False).status is Status.IMPROVED
+    assert relative_check("peak_memory", None, 800, 0.15, False).status is Status.SKIPPED
+
+
+def test_case_status_combines_metrics():
+    base = summary()
+    assert verdict(summary(), base).status is Status.PASS
+    slow = verdict(summary(train=80.0), base)
+    assert slow.status is Status.REGRESSED and slow.reason == "train_throughput -20.0% (tolerance 10%)"
+    assert verdict(summary(acc=(0.95,)), base).status is Status.IMPROVED
+    assert verdict(summary(acc=(0.95,), peak=2000.0), base).status is Status.REGRESSED
+
+
+def test_missing_metrics_are_skipped_not_fatal():
+    v = verdict(summary(train=None), summary())
+    assert v.check_for("train_throughput").status is Status.SKIPPED and v.status is Status.PASS
+
+
+def test_hardware_and_spec_mismatch_are_incomparable_and_say_which():
+    v = verdict(summary(hw="nvidia-h200"), summary())
+    assert v.status is Status.INCOMPARABLE and "hardware key 'nvidia-h200' differs from the baseline's 'cpu'" in v.reason
+    v = verdict(summary(spec="h2"), summary())
+    assert v.status is Status.INCOMPARABLE and "spec hash h2 differs from the baseline's h1" in v.reason
+
+
+def test_new_missing_failed():
+    verdicts = check({"a": summary("a"), "f": summary("f", errors=["seed 0: boom"])}, baseline_of(summary("b")), {})
+    assert [(v.case_id, v.status) for v in verdicts] == [("a", Status.NEW), ("f", Status.FAILED), ("b", Status.MISSING)]
+    assert check({"a": summary("a")}, None, {})[0].status is Status.NEW
+
+
+def test_exit_codes():
+    def v(*statuses):
+        return [type("V", (), {"status": s})() for s in statuses]
+
+    assert exit_code(v(Status.PASS, Status.IMPROVED, Status.NOISE, Status.NEW)) == 0
+    assert exit_code(v(Status.PASS, Status.REGRESSED)) == 1
+    assert exit_code(v(Status.REGRESSED, Status.FAILED)) == 3
+    assert exit_code(v(Status.MISSING, Status.INCOMPARABLE)) == 0
+    assert exit_code(v(Status.MISSING), strict=True) == 1
+
+
+def test_baseline_update_pools_seeds_and_refuses_failures():
+    base, refused = update_baseline(None, {"a": summary("a", acc=(0.9, 0.8)), "f": summary("f", errors=["seed 0: x"])},
+                                    "s", "cpu")
+    assert list(base.cases) == ["a"] and refused == ["f (seed 0: x)"]
+    entry = base.cases["a"]["accuracy"]
+    assert entry["n"] == 2 and entry["mean"] == pytest.approx(0.85) and entry["values"] == {"0": 0.9, "1": 0.8}
+    text = base.to_json()
+    assert text.index('"accuracy"') < text.index('"spec_hash"')  # stable, sorted key order
+
+
+# --- reports ----------------------------------------------------------------------------------
+
+
+def golden_verdicts():
+    base = baseline_of(summary("steady"), summary("worse"), summary("gone"))
+    current = {"steady": summary("steady"), "worse": summary("worse", acc=(0.85,)), "fresh": summary("fresh"),
+               "broken": summary("broken", errors=["seed 0: training loss became nan"])}
+    return check(current, base, {})
+
+
+GOLDEN = Path(__file__).parent / "golden" / "verdicts_w100.txt"
+
+
+def test_golden_rich_table_at_fixed_width():
+    buffer = io.StringIO()
+    print_verdicts(Console(file=buffer, width=100, color_system=None), golden_verdicts(), "golden")
+    rendered = "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+    assert rendered == GOLDEN.read_text()
+
+
+def test_junit_parses_with_a_junit_library(tmp_path):
+    from junitparser import Error, Failure, JUnitXml, Skipped
+
+    path = tmp_path / "j.xml"
+    path.write_text(junit_xml(golden_verdicts(), "s"))
+    suites = list(JUnitXml.fromfile(str(path)))
+    cases = {c.name: c for c in suites[0]}
+    assert set(cases) == {"steady", "worse", "fresh", "broken", "gone"}
+    assert isinstance(cases["worse"].result[0], Failure) and "-5.00 pp" in cases["worse"].result[0].message
+    assert isinstance(cases["broken"].result[0], Error)
+    assert isinstance(cases["gone"].result[0], Skipped)
+    assert cases["steady"].is_passed and cases["fresh"].is_passed
+    assert (suites[0].failures, suites[0].errors) == (1, 1)
+
+
+def test_markdown_report():
+    text = markdown(golden_verdicts(), "check")
+    assert "| `worse` | ❌ **REGRESSED** | 90.00 | 85.00 | -5.00 |" in text
+    assert text.rstrip().endswith("1 PASS, 1 REGRESSED, 1 NEW, 1 MISSING, 1 FAILED")

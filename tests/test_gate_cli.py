@@ -1,0 +1,144 @@
+"""Baselines and checks through the CLI: exit codes, degraded runs, reports."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sftbench.cli import app
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def blessed(tiny_suite, write_suite, tmp_path):
+    """A tiny suite run once and blessed: (suite path, results file, baselines dir)."""
+    suite = write_suite(tiny_suite)
+    out, baselines = tmp_path / "out", tmp_path / "baselines"
+    assert cli("run", "--suite", str(suite), "--device", "cpu", "--out", str(out), "--run-id", "r0").exit_code == 0
+    result = cli("baseline", "update", "--suite", str(suite), "--out", str(out), "--baselines-dir", str(baselines))
+    assert result.exit_code == 0, result.output
+    return suite, out / "tiny" / "r0.jsonl", baselines
+
+
+def degrade(results: Path, target: Path, points: float = 0.05) -> Path:
+    """The degraded run of the docs: every top-1 edited down by `points`."""
+    lines = []
+    for line in results.read_text().splitlines():
+        record = json.loads(line)
+        record["metrics"]["top1"] -= points
+        lines.append(json.dumps(record))
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+def test_baseline_file_is_stable_and_human_diffable(blessed):
+    _, _, baselines = blessed
+    path = baselines / "tiny" / "cpu.json"
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == 1 and data["hardware_key"] == "cpu"
+    assert sorted(data["cases"]) == ["test_efficientnet-random-synthetic-full",
+                                     "test_efficientnet-random-synthetic-linear_probe"]
+    entry = data["cases"]["test_efficientnet-random-synthetic-full"]
+    assert entry["accuracy"]["n"] == 1 and entry["train_samples_per_s"]["median"] > 0
+    assert path.read_text() == json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def test_check_of_the_blessed_run_passes(blessed, tmp_path):
+    suite, results, baselines = blessed
+    result = cli("check", "--suite", str(suite), "--results", str(results),
+                 "--baseline", str(baselines / "tiny" / "cpu.json"), "--junit-xml", str(tmp_path / "j.xml"))
+    assert result.exit_code == 0, result.output
+    assert "2 PASS" in result.output and "REGRESSED" not in result.output
+
+
+def test_a_run_edited_down_5pp_regresses_with_exit_1_junit_and_markdown(blessed, tmp_path):
+    from junitparser import Failure, JUnitXml
+
+    suite, results, baselines = blessed
+    bad = degrade(results, tmp_path / "degraded.jsonl")
+    junit, md = tmp_path / "j.xml", tmp_path / "summary.md"
+    result = cli("check", "--suite", str(suite), "--results", str(bad), "--baseline",
+                 str(baselines / "tiny" / "cpu.json"), "--junit-xml", str(junit), "--markdown", str(md))
+    assert result.exit_code == 1
+    assert "2 REGRESSED" in result.output
+    cases = list(list(JUnitXml.fromfile(str(junit)))[0])
+    assert all(isinstance(c.result[0], Failure) for c in cases)
+    assert "accuracy -5.00 pp beyond tolerance" in cases[0].result[0].message
+    assert "❌ **REGRESSED**" in md.read_text()
+
+
+def test_missing_and_strict(blessed, tmp_path):
+    suite, results, baselines = blessed
+    one = tmp_path / "one.jsonl"
+    one.write_text(results.read_text().splitlines()[0] + "\n")
+    args = ["check", "--suite", str(suite), "--results", str(one), "--baseline", str(baselines / "tiny" / "cpu.json")]
+    loose = cli(*args)
+    assert loose.exit_code == 0 and "1 MISSING" in loose.output
+    assert cli(*args, "--strict").exit_code == 1
+
+
+def test_changed_suite_is_incomparable(blessed, tiny_suite, write_suite):
+    _, results, baselines = blessed
+    tiny_suite["defaults"]["epochs"] = 1
+    suite = write_suite(tiny_suite, "tiny2.yaml")
+    out = results.parent.parent
+    assert cli("run", "--suite", str(suite), "--device", "cpu", "--out", str(out), "--run-id", "r1").exit_code == 0
+    result = cli("check", "--suite", str(suite), "--results", str(out / "tiny" / "r1.jsonl"),
+                 "--baseline", str(baselines / "tiny" / "cpu.json"), "--strict")
+    assert result.exit_code == 1
+    assert "INCOMPARABLE" in result.output and "the case definition changed" in flat(result.output)
+
+
+def test_failed_case_exits_3_and_is_refused_as_baseline(tiny_suite, write_suite, tmp_path):
+    tiny_suite["overrides"] = [{"match": {"strategy": "full"}, "set": {"optimizer": {"lr": 1.0e12}}}]
+    suite = write_suite(tiny_suite)
+    out = tmp_path / "out"
+    assert cli("run", "--suite", str(suite), "--device", "cpu", "--out", str(out), "--check",
+               "--baseline", str(tmp_path / "none.json")).exit_code == 2  # unreadable baseline: usage error
+    result = cli("check", "--suite", str(suite), "--out", str(out))
+    assert result.exit_code == 3 and "FAILED" in result.output
+    result = cli("baseline", "update", "--suite", str(suite), "--out", str(out), "--baselines-dir", str(tmp_path / "b"))
+    assert result.exit_code == 3
+    assert "refused failed case test_efficientnet-random-synthetic-full" in flat(result.output)
+
+
+def test_run_check_confirm_reruns_regressed_cases(blessed, tmp_path):
+    suite, results, baselines = blessed
+    # bless a baseline 5 pp better than reality, so the fresh run regresses, then confirm with 2 seeds
+    inflated = degrade(results, tmp_path / "inflated.jsonl", points=-0.05)
+    cli("baseline", "update", "--suite", str(suite), "--results", str(inflated), "--baselines-dir", str(tmp_path / "b"))
+    result = cli("run", "--suite", str(suite), "--device", "cpu", "--out", str(tmp_path / "o"), "--run-id", "c",
+                 "--limit-cases", "1", "--check", "--confirm", "2", "--baseline", str(tmp_path / "b" / "tiny" / "cpu.json"),
+                 "--json", str(tmp_path / "v.json"))
+    verdicts = json.loads((tmp_path / "v.json").read_text())["verdicts"]
+    probe = next(v for v in verdicts if v["case_id"].endswith("linear_probe"))
+    assert probe["initial"]["status"] == "REGRESSED" and probe["initial"]["current_n"] == 1
+    assert probe["current_n"] == 3  # the original seed and two confirmation seeds
+    assert probe["status"] in ("REGRESSED", "NOISE") and result.exit_code in (0, 1)
+    records = (tmp_path / "o" / "tiny" / "c.jsonl").read_text().splitlines()
+    assert [json.loads(r)["seed"] for r in records] == [0, 1, 2]
+
+
+def test_check_without_results_says_how_to_get_them(tiny_suite, write_suite, tmp_path):
+    result = cli("check", "--suite", str(write_suite(tiny_suite)), "--out", str(tmp_path / "nothing"))
+    assert result.exit_code == 2
+    assert "no results for suite 'tiny'" in flat(result.output) and "sftbench run --suite tiny" in flat(result.output)
+
+
+@pytest.mark.slow
+def test_unchanged_quickstart_rerun_passes_its_committed_baseline(tmp_path):
+    """The real thing: ~2 minutes of CPU fine-tuning on real weights and data."""
+    committed = Path(__file__).resolve().parent.parent / "baselines" / "quickstart" / "cpu.json"
+    assert committed.exists()
+    result = cli("run", "--device", "cpu", "--out", str(tmp_path), "--check", "--markdown", str(tmp_path / "s.md"))
+    assert "REGRESSED" not in result.output and "FAILED" not in result.output, result.output
+    assert result.exit_code == 0
