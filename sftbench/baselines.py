@@ -50,15 +50,20 @@ def find_baseline(root: Path, suite: str, hardware_key: str) -> Optional[Baselin
     return load_baseline(path) if path.exists() else None
 
 
+def _round(value: Optional[float], digits: int) -> Optional[float]:
+    return None if value is None else round(value, digits)
+
+
 def entry_from_summary(summary: CaseSummary) -> dict[str, Any]:
+    """Rounded so diffs show real changes: accuracy to 1e-6, speeds to 0.01/s, memory to 0.1 MB."""
     mean, std = mean_std(summary.accuracy_values)
     return {
         "spec_hash": summary.spec_hash,
         "accuracy": {"values": {str(seed): summary.accuracy[seed] for seed in sorted(summary.accuracy)},
-                     "mean": mean, "std": std, "n": len(summary.accuracy)},
-        "train_samples_per_s": {"median": median(summary.train_throughput), "n": len(summary.train_throughput)},
-        "eval_samples_per_s": {"median": median(summary.eval_throughput), "n": len(summary.eval_throughput)},
-        "peak_mb": {"median": median(summary.peak_mb), "n": len(summary.peak_mb)},
+                     "mean": _round(mean, 6), "std": _round(std, 6), "n": len(summary.accuracy)},
+        "train_samples_per_s": {"median": _round(median(summary.train_throughput), 2), "n": len(summary.train_throughput)},
+        "eval_samples_per_s": {"median": _round(median(summary.eval_throughput), 2), "n": len(summary.eval_throughput)},
+        "peak_mb": {"median": _round(median(summary.peak_mb), 1), "n": len(summary.peak_mb)},
         "env": {k: summary.env.get(k) for k in ENV_KEYS},
         "date": utc_now(),
     }

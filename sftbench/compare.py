@@ -18,6 +18,9 @@ from .spec import Thresholds
 from .summary import CaseSummary, mean_std, median
 
 
+RELATIVE_RESOLUTION = 1e-3
+
+
 class Status(str, Enum):
     PASS = "PASS"
     IMPROVED = "IMPROVED"
@@ -107,7 +110,7 @@ def accuracy_check(baseline: list[float], current: list[float], t: Thresholds) -
                                f"accuracy {pp(delta)} beyond {limits}, but Welch p={p:.3f} ≥ α={a.alpha:g}", tolerance, p)
         test = f", Welch p={p:.3g} < α={a.alpha:g}" if p is not None else ""
         return MetricCheck("accuracy", b_mean, c_mean, Status.REGRESSED, f"accuracy {pp(delta)} beyond {limits}{test}", tolerance, p)
-    if delta < 0:
+    if delta < -1e-9:
         return MetricCheck("accuracy", b_mean, c_mean, Status.NOISE, f"accuracy {pp(delta)} within {limits}", tolerance, p)
     return MetricCheck("accuracy", b_mean, c_mean, Status.PASS, f"accuracy {pp(delta)}", tolerance, p)
 
@@ -126,7 +129,8 @@ def relative_check(metric: str, baseline: Optional[float], current: Optional[flo
         return MetricCheck(metric, baseline, current, Status.REGRESSED, text, rel_tol)
     if better > rel_tol:
         return MetricCheck(metric, baseline, current, Status.IMPROVED, text, rel_tol)
-    return MetricCheck(metric, baseline, current, Status.NOISE if better < 0 else Status.PASS, text, rel_tol)
+    worse = better < -RELATIVE_RESOLUTION  # baselines are rounded: ignore sub-0.1% differences
+    return MetricCheck(metric, baseline, current, Status.NOISE if worse else Status.PASS, text, rel_tol)
 
 
 # --- one case, all cases ------------------------------------------------------------------------
