@@ -29,6 +29,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Backbone:
     model: nn.Module
     head_names: frozenset[str]  # parameter names of the new classifier head
+    head_module: str  # its module path, e.g. "classifier", "head.fc", "fc"
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     interpolation: str
@@ -57,6 +58,10 @@ def _missing_file(spec: BackboneSpec, path: Path) -> WeightsUnavailableError:
 def _head_names(model: nn.Module, head: nn.Module) -> frozenset[str]:
     head_ids = {id(p) for p in head.parameters()}
     return frozenset(n for n, p in model.named_parameters() if id(p) in head_ids)
+
+
+def _module_path(model: nn.Module, module: nn.Module) -> str:
+    return next(name for name, m in model.named_modules() if m is module)
 
 
 # --- timm -------------------------------------------------------------------------------------
@@ -124,6 +129,7 @@ def _build_timm(spec: BackboneSpec, num_classes: int) -> Backbone:
     return Backbone(
         model=model,
         head_names=_head_names(model, model.get_classifier()),
+        head_module=_module_path(model, model.get_classifier()),
         mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
         std=tuple(cfg.get("std", IMAGENET_STD)),
         interpolation="bicubic" if cfg.get("interpolation") == "bicubic" else "bilinear",
@@ -178,6 +184,7 @@ def _build_torchvision(spec: BackboneSpec, num_classes: int) -> Backbone:
     return Backbone(
         model=model,
         head_names=_head_names(model, head),
+        head_module=_module_path(model, head),
         mean=mean,
         std=std,
         interpolation="bilinear",

@@ -17,7 +17,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import options as shared
 from .errors import ConfigError, SftbenchError
+from .options import parse_seeds
 from .suites import DEFAULT_SUITE
 
 EXIT_OK, EXIT_REGRESSION, EXIT_CONFIG, EXIT_CASE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -43,27 +45,15 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def parse_seeds(text: Optional[str]) -> Optional[list[int]]:
-    if text is None:
-        return None
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--seeds {text!r} is not a comma-separated list of integers; write e.g. --seeds 0,1,2") from None
-    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds {text!r} must list distinct non-negative integers, e.g. --seeds 0,1,2")
-    return seeds
-
-
 @app.command()
 @user_errors
 def run(
     suite: str = typer.Option(DEFAULT_SUITE, "--suite", "-s", help="Suite name (benchmarks/<name>.yaml) or path."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda[:N] | mps"),
-    seeds: Optional[str] = typer.Option(None, help="Override every case's seeds, e.g. 0,1,2"),
+    device: str = typer.Option(shared.DEVICE.default, help=shared.DEVICE.help),
+    seeds: Optional[str] = typer.Option(None, help=shared.SEEDS.help),
     epochs: Optional[int] = typer.Option(None, min=1, help="Override every case's epochs."),
-    data_root: Optional[Path] = typer.Option(None, help="Where datasets live (default: $SFTBENCH_DATA_ROOT or the cache)."),
-    out: Path = typer.Option(Path("results"), help="Results folder: <out>/<suite>/<run-id>.jsonl"),
+    data_root: Optional[Path] = typer.Option(None, help=shared.DATA_ROOT.help),
+    out: Path = typer.Option(Path(shared.OUT.default), help=shared.OUT.help),
     resume: bool = typer.Option(False, help="Continue the latest run of this suite (or --run-id), skipping finished cases."),
     run_id: Optional[str] = typer.Option(None, help="Name the run (default: a UTC timestamp)."),
     limit_cases: Optional[int] = typer.Option(None, min=1, help="Run only the first N cases."),
@@ -86,6 +76,9 @@ def run(
     spec = load_suite(path)
     cases = expand(spec, source=str(path), seeds=parse_seeds(seeds), epochs=epochs)[:limit_cases]
     options = runner.RunOptions(runner.resolve_device(device), str(data_root) if data_root else None, path.parent)
+    if spec.requires_gpu and options.device.type != "cuda" and device == "auto":
+        raise ConfigError(f"suite {spec.name!r} needs a GPU (requires_gpu: true) and none is visible; run it on a "
+                          "GPU machine, or pass --device cpu to run it on the CPU anyway")
     store = _pick_store(out, spec.name, run_id, resume)
     console.print(f"[bold]{spec.name}[/]: {len(cases)} case(s) on {options.device} -> {store.path}")
     try:

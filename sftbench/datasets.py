@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -46,6 +46,14 @@ class RawDataset:
     classes: tuple[str, ...]
     source: str
 
+    @functools.cached_property
+    def digests(self) -> dict[str, str]:
+        """Content hashes of both splits (feature-cache keys); computed once per loaded dataset."""
+        from .features import tensor_digest
+
+        return {name: tensor_digest([("images", s.images), ("labels", s.labels)])
+                for name, s in (("train", self.train), ("test", self.test))}
+
 
 @dataclass(frozen=True)
 class Splits:
@@ -54,6 +62,8 @@ class Splits:
     test: ImageSet
     classes: tuple[str, ...]
     source: str
+    raw: Optional["RawDataset"] = None  # with the indices below: lets probes reuse cached features
+    index: Optional[dict[str, torch.Tensor]] = None  # split -> indices into raw.train / raw.test
 
     @property
     def num_classes(self) -> int:
@@ -215,18 +225,20 @@ def make_splits(raw: RawDataset, spec: DatasetSpec, seed: int) -> Splits:
             )
         pool_order = pool_order[: spec.train_size]
     n_val = round(spec.val_fraction * len(pool_order))
-    test = raw.test
+    test_index = torch.arange(len(raw.test))
     if spec.test_size is not None:
         if spec.test_size > len(raw.test):
             raise ConfigError(
                 f"dataset {spec.label!r}: test_size {spec.test_size} exceeds the {len(raw.test)} test images; lower it"
             )
         test_order = torch.randperm(len(raw.test), generator=torch.Generator().manual_seed(0))
-        test = raw.test.subset(test_order[: spec.test_size].sort().values)
+        test_index = test_order[: spec.test_size].sort().values
     return Splits(
         train=raw.train.subset(pool_order[n_val:]),
         val=raw.train.subset(pool_order[:n_val]),
-        test=test,
+        test=raw.test.subset(test_index),
         classes=raw.classes,
         source=raw.source,
+        raw=raw,
+        index={"train": pool_order[n_val:], "val": pool_order[:n_val], "test": test_index},
     )

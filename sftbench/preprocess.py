@@ -24,6 +24,16 @@ class Preprocessing:
     channels_last: bool = False
 
 
+def choose_placement(requested: str, total_bytes: int, device: torch.device, budget: float = 0.25) -> str:
+    """`auto`: on the device when the uint8 data takes under `budget` of the free accelerator memory."""
+    if requested != "auto":
+        return requested
+    if device.type != "cuda":
+        return "device"  # CPU (and MPS unified memory): the data is already where the model is
+    free, _ = torch.cuda.mem_get_info(device)
+    return "device" if total_bytes < budget * free else "host"
+
+
 def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     flip = torch.rand(x.shape[0], generator=generator, device=generator.device) < 0.5
     return torch.where(flip[:, None, None, None].to(x.device), x.flip(-1), x)
@@ -52,8 +62,13 @@ class BatchPipeline:
         self.mean = torch.tensor(prep.mean, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(prep.std, device=device).view(1, 3, 1, 1)
 
-    def to_device(self, data: ImageSet) -> ImageSet:
-        return ImageSet(data.images.to(self.device), data.labels.to(self.device))
+    def to_device(self, data: ImageSet, placement: str = "device") -> ImageSet:
+        """`device`: the uint8 images live on the accelerator; `host`: they stay in (pinned) host
+        memory and each batch is copied over asynchronously. Labels always go to the device."""
+        labels = data.labels.to(self.device)
+        if placement == "host" and self.device.type == "cuda":
+            return ImageSet(data.images.pin_memory(), labels)
+        return ImageSet(data.images.to(self.device), labels)
 
     def transform(self, images: torch.Tensor, augment: bool, generator: torch.Generator | None = None) -> torch.Tensor:
         x = images.float().div_(255.0)
@@ -81,4 +96,5 @@ class BatchPipeline:
             if max_steps is not None and step >= max_steps:
                 return
             index = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
-            yield self.transform(data.images[index], augment, generator), data.labels[index]
+            images = data.images[index.to(data.images.device) if isinstance(index, torch.Tensor) else index]
+            yield self.transform(images.to(self.device, non_blocking=True), augment, generator), data.labels[index]

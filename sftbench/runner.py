@@ -13,14 +13,17 @@ from typing import Any, Optional, Protocol
 import torch
 
 from .backbones import build_backbone
-from .datasets import load_raw, make_splits
+from .datasets import Splits, load_raw, make_splits
 from .errors import ConfigError, SftbenchError
-from .preprocess import BatchPipeline, Preprocessing
+from .evaluation import autocast, classification_metrics, evaluate
+from .features import FeatureCache
+from .plans import freeze_batchnorm
+from .preprocess import BatchPipeline, Preprocessing, choose_placement
 from .results import SCHEMA_VERSION, Store, environment, utc_now
-from .spec import Case
+from .spec import Case, TrainSpec
 from .strategies import build_strategy
 from .timing import peak_memory, reset_peak_memory
-from .train import classification_metrics, evaluate, fit, freeze_batchnorm, seed_everything
+from .train import FeatureSource, fit, seed_everything
 
 
 class Observer(Protocol):
@@ -144,18 +147,28 @@ def _execute(case: Case, options: RunOptions, record: dict[str, Any], phases: _P
             backbone.model = freeze_batchnorm(backbone.model)
         strategy.check(backbone)
         backbone.model.to(device)
+        if cfg.channels_last:
+            backbone.model.to(memory_format=torch.channels_last)
+        forward = torch.compile(backbone.model, mode=cfg.compile) if cfg.compile else backbone.model
         prep = Preprocessing(
             image_size=cfg.image_size or backbone.input_size, mean=backbone.mean, std=backbone.std,
-            interpolation=backbone.interpolation, augment=case.dataset.augment,
+            interpolation=backbone.interpolation, augment=case.dataset.augment, channels_last=cfg.channels_last,
         )
         pipeline = BatchPipeline(prep, device)
-        train, val, test = (pipeline.to_device(s) for s in (splits.train, splits.val, splits.test))
+        sizes = sum(s.images.numel() for s in (splits.train, splits.val, splits.test))
+        placement = choose_placement(case.dataset.placement, sizes, device)
+        train, val, test = (pipeline.to_device(s, placement) for s in (splits.train, splits.val, splits.test))
+        cache = FeatureCache(backbone.model, backbone.model.get_submodule(backbone.head_module), backbone.head_names,
+                             pipeline, lambda: autocast(device, cfg.precision), enabled=cfg.feature_cache)
         record["backbone"] = {"library": backbone.library, "weights_source": backbone.weights_source,
                               "image_size": prep.image_size, "interpolation": prep.interpolation}
+        record["data_path"] = {"placement": placement, "channels_last": cfg.channels_last, "compile": cfg.compile}
     with phases("train"):
-        fitted = fit(backbone, strategy, train, val, pipeline, cfg, case.seed, observer.epoch_ended, case.strategy.name)
+        fitted = fit(backbone, strategy, train, val, pipeline, cfg, case.seed, observer.epoch_ended,
+                     case.strategy.name, _feature_source(cache, splits, cfg), forward)
+        record["features"] = cache.stats.to_record()
     with phases("eval"):
-        scored = evaluate(backbone.model, test, pipeline, cfg)
+        scored = evaluate(backbone.model, test, pipeline, cfg, forward)
     trainable = fitted.plans[-1]["trainable_params"] if fitted.plans else 0
     total = sum(p.numel() for p in backbone.model.parameters())
     record["strategy"] = {"name": case.strategy.name, "params": strategy.params.model_dump(), "bn": strategy.bn,
@@ -166,6 +179,7 @@ def _execute(case: Case, options: RunOptions, record: dict[str, Any], phases: _P
         "val_top1": fitted.history[-1]["val_top1"] if fitted.history else None,
     }
     record["throughput"] = {
+        "train_path": fitted.train_path,
         "train_samples_per_s": fitted.train_samples_per_s,
         "eval_samples_per_s": scored.samples_per_s,
         "timed_train_samples": fitted.timed_train_samples,
@@ -174,6 +188,23 @@ def _execute(case: Case, options: RunOptions, record: dict[str, Any], phases: _P
     }
     record["params"] = {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0}
     record["history"] = fitted.history
+
+
+def _feature_source(cache: FeatureCache, splits: Splits, cfg: TrainSpec) -> FeatureSource:
+    """Features of a split, memoised for the case: each split is fetched from the cache once."""
+    assert splits.raw is not None and splits.index is not None
+    raw, index, memo = splits.raw, splits.index, {}
+    batch = cfg.eval_batch_size or 2 * cfg.batch_size
+
+    def get(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if split not in memo:
+            source = raw.test if split == "test" else raw.train
+            digest = raw.digests["test" if split == "test" else "train"]
+            memo[split] = (cache.features(source, digest, index[split], batch),
+                           source.labels[index[split]].to(cache.pipeline.device))
+        return memo[split]
+
+    return get
 
 
 def run_cases(

@@ -64,6 +64,9 @@ class TrainSpec(Strict):
     max_steps_per_epoch: Optional[PositiveInt] = None  # cap for smoke runs
     timing_warmup_steps: NonNegativeInt = 2  # first train steps left out of throughput
     deterministic: bool = True  # deterministic kernels; disables cudnn.benchmark
+    channels_last: bool = False  # NHWC memory format for model and batches (faster convs with AMP)
+    compile: Optional[Literal["default", "reduce-overhead", "max-autotune"]] = None  # torch.compile mode
+    feature_cache: bool = True  # probes train the head on cached frozen-backbone features
     seeds: list[NonNegativeInt] = Field(default_factory=lambda: [0], min_length=1)
 
     @field_validator("seeds")
@@ -129,6 +132,7 @@ class DatasetSpec(Strict):
     test_size: Optional[PositiveInt] = None  # fixed test subset, the same for every seed
     val_fraction: float = Field(0.1, ge=0.0, le=0.5)
     augment: Literal["none", "flip", "crop_flip"] = "none"
+    placement: Literal["auto", "device", "host"] = "auto"  # uint8 images on the accelerator, or streamed
     options: dict[str, Any] = Field(default_factory=dict)  # dataset-specific (synthetic: sizes)
 
     @field_validator("name")
@@ -208,6 +212,7 @@ class Suite(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     version: PositiveInt = 1
+    requires_gpu: bool = False  # pytest skips it without CUDA; `sftbench run` refuses CPU unless asked
     defaults: TrainSpec = TrainSpec()
     thresholds: Thresholds = Thresholds()
     matrix: Matrix
@@ -246,7 +251,7 @@ class Case:
             "hash_version": SPEC_HASH_VERSION,
             "backbone": self.backbone.model_dump(exclude={"id"}),
             "dataset": self.dataset.model_dump(exclude={"id", "root"}),
-            "strategy": self.strategy.model_dump(exclude={"id"}),
+            "strategy": {"name": self.strategy.name, "params": resolved_strategy_params(self.strategy)},
             "train": self.train.model_dump(exclude={"seeds"}),
         }
 
@@ -257,6 +262,15 @@ class Case:
             "strategy": self.strategy.model_dump(mode="json"),
             "train": self.train.model_dump(mode="json", exclude={"seeds"}),
         }
+
+
+def resolved_strategy_params(strategy: StrategySpec) -> dict[str, Any]:
+    """Parameters with every default filled in (and the effective BN policy), so a changed
+    default changes the hash of the cases that relied on it."""
+    from .strategies import build_strategy
+
+    built = build_strategy(strategy.name, strategy.params)
+    return {**built.params.model_dump(), "bn": built.bn}
 
 
 def spec_hash(normalised: dict[str, Any]) -> str:

@@ -27,8 +27,8 @@ def error_of(data) -> str:
          "benchmarks/x.yaml: defaults.optimizer.lr: -0.1 is invalid: input should be greater than 0"),
         (suite_with(defaults={"epoch": 3}),
          "benchmarks/x.yaml: defaults.epoch: unknown key 'epoch' (did you mean 'epochs'?); remove it (allowed here: "
-         "batch_size, deterministic, epochs, eval_batch_size, grad_clip_norm, image_size, label_smoothing, "
-         "max_steps_per_epoch, optimizer, precision, schedule, seeds, timing_warmup_steps)"),
+         "batch_size, channels_last, compile, deterministic, epochs, eval_batch_size, feature_cache, grad_clip_norm, "
+         "image_size, label_smoothing, max_steps_per_epoch, optimizer, precision, schedule, seeds, timing_warmup_steps)"),
         (suite_with(defaults={"optimizer": {"name": "adam"}}),
          "benchmarks/x.yaml: defaults.optimizer.name: 'adam' is not allowed (did you mean 'adamw'?); use 'sgd' or 'adamw'"),
         (suite_with(defaults={"precision": "fp8"}),
@@ -37,7 +37,7 @@ def error_of(data) -> str:
          "benchmarks/x.yaml: defaults.seeds: seeds [0, 0] repeat a value; list each seed once"),
         (suite_with(matrix2=1),
          "benchmarks/x.yaml: matrix2: unknown key 'matrix2' (did you mean 'matrix'?); remove it (allowed here: "
-         "defaults, description, exclude, matrix, name, overrides, thresholds, version)"),
+         "defaults, description, exclude, matrix, name, overrides, requires_gpu, thresholds, version)"),
         ({"matrix": suite_with()["matrix"]}, "benchmarks/x.yaml: name: required key 'name' is missing; add it"),
         (suite_with(matrix={"backbones": [{"name": "resnet18", "weights": "imagenet"}], "datasets": ["synthetic"],
                             "strategies": ["full"]}),

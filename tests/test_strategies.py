@@ -10,7 +10,8 @@ from sftbench.preprocess import BatchPipeline, Preprocessing
 from sftbench.spec import BackboneSpec, TrainSpec, parse_suite
 from sftbench.stages import depth_stages
 from sftbench.strategies import STRATEGIES, ParamGroup, Strategy, TrainPlan, build_strategy
-from sftbench.train import apply_plan, build_optimizer, fit, freeze_batchnorm
+from sftbench.plans import apply_plan, build_optimizer, freeze_batchnorm
+from sftbench.train import fit
 from sftbench.verify import check_optimizer
 
 ARCHS = ["resnet18", "tf_efficientnet_lite0", "test_vit"]
