@@ -140,6 +140,70 @@ def check(
     raise typer.Exit(code)
 
 
+@app.command()
+@user_errors
+def leaderboard(
+    results: Optional[list[Path]] = typer.Argument(None, help="Result files or folders (default: --suite's runs)."),
+    suite: Optional[str] = typer.Option(None, "--suite", "-s", help="Every run of this suite under --out."),
+    out: Path = typer.Option(Path(shared.OUT.default), help="Where runs are stored."),
+    dataset: Optional[str] = typer.Option(None, help="Only this dataset (label)."),
+    group_by: Optional[str] = typer.Option(None, help="Comma-separated: suite, dataset, strategy, backbone."),
+    sort: str = typer.Option("accuracy", help="accuracy | throughput | efficiency (accuracy x train samples/s)."),
+    fmt: str = typer.Option("table", "--format", help="table | markdown | csv | json"),
+    all_runs: bool = typer.Option(False, help="Pool the seeds of every run instead of each case's latest run."),
+    plot: Optional[Path] = typer.Option(None, help="Write accuracy vs throughput as a PNG here."),
+    plot_curves: Optional[Path] = typer.Option(None, help="Write per-epoch validation accuracy as a PNG here."),
+) -> None:
+    """Rank cases: accuracy (mean ± std over seeds), transfer gain, speed, memory, Pareto front."""
+    from .leaderboard import SORT_KEYS, leaderboard_frame, rank, select_runs
+    from .report import markdown_board, print_board
+    from .results import read_records, result_files
+
+    if sort not in SORT_KEYS:
+        raise ConfigError(f"--sort {sort!r} is unknown; use accuracy, throughput or efficiency")
+    if fmt not in ("table", "markdown", "csv", "json"):
+        raise ConfigError(f"--format {fmt!r} is unknown; use table, markdown, csv or json")
+    axes = [a.strip() for a in group_by.split(",")] if group_by else []
+    if any(a not in ("suite", "dataset", "strategy", "backbone") for a in axes):
+        raise ConfigError(f"--group-by {group_by!r}: use a comma-separated list of suite, dataset, strategy, backbone")
+    paths = list(results or [])
+    if suite:
+        from .spec import load_suite
+        from .suites import find_suite
+
+        name = load_suite(find_suite(suite)).name
+        paths.append(out / name)
+    files = result_files(paths or [out])
+    if not files:
+        raise ConfigError(f"no result files in {', '.join(map(str, paths or [out]))}; run `sftbench run` first")
+    records = [r for f in files for r in read_records(f)]
+    board = leaderboard_frame(records, all_runs)
+    if dataset is not None:
+        board = board[board["dataset"] == dataset]
+        if board.empty:
+            raise ConfigError(f"--dataset {dataset!r} matches no case in these results")
+    title = f"leaderboard · {', '.join(sorted(board['suite'].unique()))}"
+    if fmt == "table":
+        print_board(console, board, title, axes, sort)
+    elif fmt == "markdown":
+        console.print(markdown_board(board, title, sort, axes), markup=False, highlight=False, soft_wrap=True)
+    elif fmt == "csv":
+        sys.stdout.write(rank(board, sort).to_csv(index=False))
+    else:
+        sys.stdout.write(rank(board, sort).to_json(orient="records", indent=2) + "\n")
+    if plot:
+        from .plots import accuracy_vs_throughput
+
+        accuracy_vs_throughput(board, plot, title)
+        err_console.print(f"wrote {plot}")
+    if plot_curves:
+        from .plots import validation_curves
+
+        keep = set(board["case_id"])
+        validation_curves([r for r in select_runs(records, all_runs) if r["case_id"] in keep], plot_curves, title)
+        err_console.print(f"wrote {plot_curves}")
+
+
 baseline_app = typer.Typer(help="Bless results as baselines.", no_args_is_help=True)
 app.add_typer(baseline_app, name="baseline")
 

@@ -68,7 +68,11 @@ class SuiteFile(pytest.File):
             item = CaseItem.from_parent(self, name=f"{suite.name}::{case.run_key}", case=case, suite=suite)
             for axis, label in (("backbone", case.backbone.label), ("dataset", case.dataset.label),
                                 ("strategy", case.strategy.name)):
-                item.add_marker(marker_name(axis, label))
+                name = marker_name(axis, label)
+                if name not in session.markers:  # registered, so --strict-markers accepts them
+                    session.markers.add(name)
+                    self.config.addinivalue_line("markers", f"{name}: sftbench {axis} {label}")
+                item.add_marker(name)
             yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
@@ -120,6 +124,7 @@ class _Session:
     def __init__(self, config: pytest.Config):
         self.config = config
         self.records: list[dict[str, Any]] = []
+        self.markers: set[str] = set()
         self._stores: dict[str, Store] = {}
         self.run_id = "pytest-" + new_run_id()
         self.skip_reason = ""
