@@ -71,6 +71,7 @@ def run(
     from .report import print_summary
     from .spec import expand, load_suite
     from .suites import find_suite
+    from .summary import latest_per_run_key
 
     path = find_suite(suite)
     spec = load_suite(path)
@@ -84,12 +85,13 @@ def run(
     try:
         with RichProgress(console, len(cases)) as progress:
             runner.run_cases(cases, store, options, progress, resume=resume)
-            records = _latest_per_case(store.records(), {c.run_key for c in cases})
-            print_summary(console, records, f"{spec.name} · run {store.run_id}")
-            if check_:
-                code = _gate(spec.name, path, cases, store, options, records, baseline, confirm, progress,
-                             junit_xml, markdown, json_out, strict)
-                raise typer.Exit(code)
+        keys = {c.run_key for c in cases}
+        records = [r for r in latest_per_run_key(store.records()) if r["run_key"] in keys]
+        print_summary(console, records, f"{spec.name} · run {store.run_id}")
+        if check_:
+            code = _gate(spec.name, path, cases, store, options, records, baseline, confirm,
+                         junit_xml, markdown, json_out, strict)
+            raise typer.Exit(code)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: finished cases are kept in {store.path}; "
                           f"continue with `sftbench run --suite {suite} --resume --run-id {store.run_id}`")
@@ -99,7 +101,7 @@ def run(
 
 
 def _gate(suite: str, suite_path: Path, cases: list[Any], store: Any, options: Any, records: list[dict[str, Any]],
-          baseline_file: Optional[Path], confirm: int, observer: Any, junit: Optional[Path], md: Optional[Path],
+          baseline_file: Optional[Path], confirm: int, junit: Optional[Path], md: Optional[Path],
           json_path: Optional[Path], strict: bool) -> int:
     from .compare import exit_code
     from .gate import confirm_regressions, default_baselines_dir, hardware_of, pick_baseline, verdicts_for
@@ -107,8 +109,13 @@ def _gate(suite: str, suite_path: Path, cases: list[Any], store: Any, options: A
 
     base = pick_baseline(baseline_file, default_baselines_dir(suite_path), suite, hardware_of(records))
     verdicts = verdicts_for(cases, records, base)
-    if confirm:
-        verdicts = confirm_regressions(verdicts, cases, store, options, confirm, base, observer)
+    if confirm and any(v.status.value == "REGRESSED" for v in verdicts):
+        from .progress import RichProgress
+
+        regressed = sum(v.status.value == "REGRESSED" for v in verdicts)
+        console.print(f"confirming {regressed} regressed case(s) with {confirm} extra seed(s) each")
+        with RichProgress(console, regressed * confirm) as progress:
+            verdicts = confirm_regressions(verdicts, cases, store, options, confirm, base, progress)
     where = base.path if base else "no baseline"
     print_verdicts(console, verdicts, f"{suite} vs {where}")
     write_reports(verdicts, suite, junit, md, json_path)
@@ -136,7 +143,7 @@ def check(
     spec = load_suite(path)
     records = load_records(results or [], out, spec.name)
     cases = expand(spec, source=str(path))
-    code = _gate(spec.name, path, cases, None, None, records, baseline, 0, None, junit_xml, markdown, json_out, strict)
+    code = _gate(spec.name, path, cases, None, None, records, baseline, 0, junit_xml, markdown, json_out, strict)
     raise typer.Exit(code)
 
 
@@ -247,14 +254,6 @@ def _pick_store(out: Path, suite: str, run_id: Optional[str], resume: bool) -> "
             raise ConfigError(f"--resume found no earlier run of {suite!r} under {out}; run without --resume first")
         return latest
     return Store.for_run(out, suite, run_id or new_run_id())
-
-
-def _latest_per_case(records: list[dict[str, Any]], keys: set[str]) -> list[dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
-    for record in records:
-        if record["run_key"] in keys:
-            latest[record["run_key"]] = record
-    return list(latest.values())
 
 
 @app.command("list")
