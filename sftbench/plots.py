@@ -23,7 +23,9 @@ def accuracy_vs_throughput(board: pd.DataFrame, path: Path, title: str) -> None:
     plt = _pyplot()
     ok = board[~board["failed"] & board["top1_mean"].notna() & board["train_samples_per_s"].notna()]
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
-    colours = {s: plt.cm.tab10(i % 10) for i, s in enumerate(sorted(ok["strategy"].unique()))}
+    strategies = sorted(ok["strategy"].unique())
+    palette = plt.cm.tab10 if len(strategies) <= 10 else plt.cm.tab20
+    colours = {s: palette(i % palette.N) for i, s in enumerate(strategies)}
     markers = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(sorted(ok["backbone"].unique()))}
     for _, row in ok.iterrows():
         ax.errorbar(row["train_samples_per_s"], 100 * row["top1_mean"],

@@ -45,6 +45,7 @@ COLUMNS: list[Column] = [
     ("wall s", lambda r: _num(r["wall_s"], ".1f"), "right"),
     ("params M", lambda r: _num(r["params_total"], ".2f", 1e-6), "right"),
 ]
+CASE_FOLD_WIDTH = 36
 FOOTNOTE = "P ★: Pareto front of accuracy vs train throughput · * train/s of a probe on cached features · gain: vs random init"
 
 
@@ -56,6 +57,7 @@ def table_cells(board: pd.DataFrame) -> tuple[list[Column], list[list[str]]]:
 def fit_columns(cells: list[list[str]], width: int) -> list[int]:
     """Indices of the columns to show: drop from the end of COLUMNS until the table fits."""
     widths = [max([len(COLUMNS[i][0])] + [len(row[i]) for row in cells]) + 3 for i in range(len(COLUMNS))]
+    widths[1] = min(widths[1], CASE_FOLD_WIDTH + 3)  # long case ids fold onto a second line
     keep = list(range(len(COLUMNS)))
     while sum(widths[i] for i in keep) > width and len(keep) > 3:
         keep.pop()

@@ -57,10 +57,12 @@ def device_name(device: torch.device) -> str:
 
 
 def hardware_key(device: torch.device) -> str:
-    """`cpu`, `mps` or a slug of the GPU name: throughput is only ever compared within one key."""
-    if device.type != "cuda":
-        return device.type
-    return re.sub(r"[^a-z0-9]+", "-", device_name(device).lower()).strip("-")
+    """Throughput is only ever compared within one key: a slug of the GPU name, or of the CPU
+    model and thread count (`cpu-intel-r-xeon-r-processor-2t`), or `mps`."""
+    if device.type == "mps":
+        return "mps"
+    name = device_name(device) if device.type == "cuda" else f"cpu {_cpu_name()} {torch.get_num_threads()}t"
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def git_commit(folder: Path) -> Optional[str]:

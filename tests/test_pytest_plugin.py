@@ -10,6 +10,8 @@ import pytest
 import torch
 import yaml
 
+from sftbench.results import hardware_key
+
 pytest_plugins = ["pytester"]
 
 SUITE = {
@@ -29,6 +31,9 @@ def suite_dir(pytester: pytest.Pytester) -> Path:
     bench.mkdir()
     (bench / "tiny.yaml").write_text(yaml.safe_dump(SUITE))
     return bench
+
+
+HW = hardware_key(torch.device("cpu"))  # baselines are per hardware key
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -56,7 +61,7 @@ def test_k_and_m_select_cases(pytester, suite_dir):
 def test_new_cases_pass_then_a_degraded_baseline_fails_with_the_verdict(pytester, suite_dir):
     result = run(pytester, "benchmarks/tiny.yaml", "--sftbench-update-baselines")
     result.assert_outcomes(passed=2)
-    baseline = pytester.path / "baselines" / "tiny" / "cpu.json"
+    baseline = pytester.path / "baselines" / "tiny" / f"{HW}.json"
     assert baseline.exists() and len(list((pytester.path / "results" / "tiny").glob("pytest-*.jsonl"))) == 1
     assert run(pytester, "benchmarks/tiny.yaml").ret == 0  # unchanged rerun: deterministic, passes
     data = json.loads(baseline.read_text())

@@ -44,3 +44,32 @@ def report(title: str, results: dict[str, list[float]], baseline: str, unit: str
         ratio = medians[name] / medians[baseline]
         spread = f"[{min(values):,.1f} .. {max(values):,.1f}]"
         print(f"  {name:<34} median {medians[name]:>10,.1f} {unit}  {spread:<24} ratio vs {baseline}: {ratio:.3f}")
+
+
+def model_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--arch", default="tf_efficientnet_lite0")
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--steps", type=int, default=24)
+    return p
+
+
+def full_finetune_setup(args: argparse.Namespace, augment: str = "none"):
+    """mnist5k on the device, a random-init backbone, and the sftbench fit() pieces for it."""
+    from sftbench.backbones import build_backbone
+    from sftbench.datasets import DatasetSpec, load_raw, make_splits
+    from sftbench.preprocess import BatchPipeline, Preprocessing
+    from sftbench.spec import BackboneSpec, TrainSpec
+    from sftbench.strategies import build_strategy
+
+    device = torch.device(args.device)
+    spec = DatasetSpec(name="mnist5k", val_fraction=0.0, train_size=args.batch * args.steps)
+    splits = make_splits(load_raw(spec), spec, 0)
+    backbone = build_backbone(BackboneSpec(name=args.arch, weights="random"), 10)
+    backbone.model.to(device)
+    pipe = BatchPipeline(Preprocessing(args.size, backbone.mean, backbone.std, backbone.interpolation,
+                                       augment=augment), device)
+    cfg = TrainSpec(epochs=1, batch_size=args.batch, optimizer={"lr": 0.01}, max_steps_per_epoch=args.steps,
+                    timing_warmup_steps=2, deterministic=False)
+    return (device, backbone, pipe, pipe.to_device(splits.train), pipe.to_device(splits.val), cfg,
+            build_strategy("full", {}))
