@@ -58,6 +58,9 @@ def validation_curves(records: list[dict[str, Any]], path: Path, title: str) -> 
         if history:
             ax.plot([h["epoch"] for h in history], [100 * h["val_top1"] for h in history], marker="o",
                     label=r["run_key"])
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation top-1 (%)")
     ax.set_title(title)
