@@ -8,6 +8,7 @@ subset or run computes only the images not cached yet.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -63,11 +64,16 @@ class FeatureCache:
         self.autocast = precision_context
         self.root = (root or cache_dir()) / "features"
         self.enabled = enabled
-        prep = pipeline.prep
-        self.prefix = hashlib.blake2b(
-            f"v{CACHE_VERSION}|{backbone_digest(model, head_names)}|{prep.image_size}|{prep.mean}|{prep.std}|"
-            f"{prep.interpolation}|{torch.__version__}".encode(), digest_size=12).hexdigest()
+        self.head_names = head_names
         self.stats = FeatureStats()
+
+    @functools.cached_property
+    def prefix(self) -> str:
+        """Cache key of backbone state and preprocessing; hashed on first use (probes only)."""
+        prep = self.pipeline.prep
+        return hashlib.blake2b(
+            f"v{CACHE_VERSION}|{backbone_digest(self.model, self.head_names)}|{prep.image_size}|{prep.mean}|"
+            f"{prep.std}|{prep.interpolation}|{torch.__version__}".encode(), digest_size=12).hexdigest()
 
     def features(self, raw: ImageSet, raw_digest: str, index: torch.Tensor, batch_size: int) -> torch.Tensor:
         """Features (on the device) of raw.images[index], computing only what the cache lacks."""
