@@ -280,7 +280,9 @@ def list_(
         table.add_column("name"), table.add_column("parameters"), table.add_column("description")
         for entry in registry:
             params = getattr(entry.factory, "Params", None)
-            shown = ", ".join(f"{k}={f.default!r}" for k, f in params.model_fields.items()) if params else "options"
+            default_bn = getattr(entry.factory, "default_bn", None)  # bn=None means the strategy's default
+            shown = ", ".join(f"{k}={default_bn if k == 'bn' and f.default is None else f.default!r}"
+                              for k, f in params.model_fields.items()) if params else "options"
             table.add_row(entry.name, shown, entry.description)
     elif what == "backbones":
         import fnmatch
