@@ -34,6 +34,7 @@ def benchmark_document(records: list[dict[str, Any]]) -> dict[str, Any]:
             "group": suite, "name": case_id, "fullname": f"{suite}::{case_id}", "params": None, "param": None,
             "extra_info": {"unit": "seconds per training sample; ops = samples/s", "spec_hash": last["spec_hash"],
                            "hardware_key": last["env"]["hardware_key"], "seeds": [r["seed"] for r in runs],
+                           "train_path": last["throughput"].get("train_path"),
                            "top1": [r["metrics"]["top1"] for r in runs],
                            "eval_samples_per_s": [r["throughput"]["eval_samples_per_s"] for r in runs]},
             "options": {"timer": "sftbench device-synchronised perf_counter, warm-up steps excluded"},

@@ -164,3 +164,16 @@ def test_markdown_report():
     text = markdown(golden_verdicts(), "check")
     assert "| `worse` | ❌ **REGRESSED** | 90.00 | 85.00 | -5.00 |" in text
     assert text.rstrip().endswith("1 PASS, 1 REGRESSED, 1 NEW, 1 MISSING, 1 FAILED")
+
+
+def test_cached_probe_speed_is_not_gated():
+    from sftbench.summary import summarise
+
+    def rec(path):
+        return {"case_id": f"c-{path}", "run_key": f"c-{path}-seed0", "seed": 0, "spec_hash": "h", "status": "ok",
+                "env": {"hardware_key": "cpu"}, "metrics": {"top1": 0.9}, "memory": {"peak_mb": 10.0},
+                "throughput": {"train_samples_per_s": 5e4, "eval_samples_per_s": 100.0, "train_path": path}}
+
+    summaries = summarise([rec("cached_features"), rec("images")])
+    assert summaries["c-cached_features"].train_throughput == [] and summaries["c-images"].train_throughput == [5e4]
+    assert summaries["c-cached_features"].eval_throughput == [100.0]
