@@ -10,6 +10,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
@@ -89,8 +90,8 @@ def run(
         records = [r for r in latest_per_run_key(store.records()) if r["run_key"] in keys]
         print_summary(console, records, f"{spec.name} · run {store.run_id}")
         if check_:
-            code = _gate(spec.name, path, cases, store, options, records, baseline, confirm,
-                         junit_xml, markdown, json_out, strict)
+            gate = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict)
+            code = _gate(spec.name, path, cases, records, gate, store, options)
             raise typer.Exit(code)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: finished cases are kept in {store.path}; "
@@ -100,15 +101,28 @@ def run(
         raise typer.Exit(EXIT_CASE_FAILED)
 
 
-def _gate(suite: str, suite_path: Path, cases: list[Any], store: Any, options: Any, records: list[dict[str, Any]],
-          baseline_file: Optional[Path], confirm: int, junit: Optional[Path], md: Optional[Path],
-          json_path: Optional[Path], strict: bool) -> int:
+@dataclass(frozen=True)
+class GateOptions:
+    """What `check` and `run --check` share: which baseline, how to confirm, where to report."""
+
+    baseline: Optional[Path] = None
+    confirm: int = 0
+    junit: Optional[Path] = None
+    markdown: Optional[Path] = None
+    json: Optional[Path] = None
+    strict: bool = False
+
+
+def _gate(suite: str, suite_path: Path, cases: list[Any], records: list[dict[str, Any]], gate: GateOptions,
+          store: Any = None, options: Any = None) -> int:
+    """Verdicts for the records (confirming regressions by re-running when asked), reports, exit code."""
     from .compare import exit_code
     from .gate import confirm_regressions, default_baselines_dir, hardware_of, pick_baseline, verdicts_for
     from .verdict_report import print_verdicts, write_reports
 
-    base = pick_baseline(baseline_file, default_baselines_dir(suite_path), suite, hardware_of(records))
+    base = pick_baseline(gate.baseline, default_baselines_dir(suite_path), suite, hardware_of(records))
     verdicts = verdicts_for(cases, records, base)
+    confirm = gate.confirm
     if confirm and any(v.status.value == "REGRESSED" for v in verdicts):
         from .progress import RichProgress
 
@@ -118,8 +132,8 @@ def _gate(suite: str, suite_path: Path, cases: list[Any], store: Any, options: A
             verdicts = confirm_regressions(verdicts, cases, store, options, confirm, base, progress)
     where = base.path if base else "no baseline"
     print_verdicts(console, verdicts, f"{suite} vs {where}")
-    write_reports(verdicts, suite, junit, md, json_path)
-    return exit_code(verdicts, strict)
+    write_reports(verdicts, suite, gate.junit, gate.markdown, gate.json)
+    return exit_code(verdicts, gate.strict)
 
 
 @app.command()
@@ -143,7 +157,7 @@ def check(
     spec = load_suite(path)
     records = load_records(results or [], out, spec.name)
     cases = expand(spec, source=str(path))
-    code = _gate(spec.name, path, cases, None, None, records, baseline, 0, junit_xml, markdown, json_out, strict)
+    code = _gate(spec.name, path, cases, records, GateOptions(baseline, 0, junit_xml, markdown, json_out, strict))
     raise typer.Exit(code)
 
 
