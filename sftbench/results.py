@@ -8,7 +8,6 @@ import os
 import platform
 import re
 import subprocess
-import sys
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path

@@ -1,7 +1,6 @@
 """Correctness of the fast paths (speed itself is measured in benchmarks/perf, not here)."""
 from __future__ import annotations
 
-import copy
 
 import pytest
 import torch

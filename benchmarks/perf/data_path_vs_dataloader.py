@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
 import torch
 from PIL import Image
 from torch import nn
