@@ -76,8 +76,13 @@ def _transfer_gain(board: pd.DataFrame) -> pd.Series:
 
 
 def pareto_front(board: pd.DataFrame, x: str = "train_samples_per_s", y: str = "top1_mean") -> pd.Series:
-    """True where no other case is at least as accurate and as fast, and strictly better in one."""
+    """True where no other case is at least as accurate and as fast, and strictly better in one.
+
+    Probes trained on cached features are left out: their speed is the head's alone, not
+    comparable with training on images."""
     points = board[[x, y]].astype(float)
+    if "train_path" in board:
+        points[board["train_path"] == "cached_features"] = float("nan")
     front = []
     for i, (px, py) in points.iterrows():
         if pd.isna(px) or pd.isna(py):

@@ -46,7 +46,8 @@ COLUMNS: list[Column] = [
     ("params M", lambda r: _num(r["params_total"], ".2f", 1e-6), "right"),
 ]
 CASE_FOLD_WIDTH = 36
-FOOTNOTE = "P ★: Pareto front of accuracy vs train throughput · * train/s of a probe on cached features · gain: vs random init"
+FOOTNOTE = ("P ★: Pareto front of accuracy vs train throughput · * head-only train/s of a probe on cached features "
+            "(not on the front) · gain: vs random init")
 
 
 def table_cells(board: pd.DataFrame) -> tuple[list[Column], list[list[str]]]:

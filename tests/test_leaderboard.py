@@ -112,3 +112,9 @@ def test_plots_are_valid_pngs_of_the_expected_size(tmp_path):
 def test_leaderboard_errors_are_sentences(tmp_path):
     result = CliRunner().invoke(app, ["leaderboard", str(tmp_path), "--sort", "speed"])
     assert result.exit_code == 2 and "--sort 'speed' is unknown; use accuracy, throughput or efficiency" in result.output
+
+
+def test_cached_probes_stay_off_the_pareto_front():
+    points = pd.DataFrame({"train_samples_per_s": [50.0, 9e4], "top1_mean": [0.9, 0.8],
+                           "train_path": ["images", "cached_features"]})
+    assert pareto_front(points).tolist() == [True, False]
