@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -46,25 +46,36 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# Options that several commands take: declared once.
+SuiteOpt = Annotated[str, typer.Option("--suite", "-s", help="Suite name (benchmarks/<name>.yaml) or path.")]
+OutOpt = Annotated[Path, typer.Option(help=shared.OUT.help)]
+ResultsOpt = Annotated[Optional[list[Path]], typer.Option(help="Result files or folders (default: the suite's latest run).")]
+BaselineOpt = Annotated[Optional[Path], typer.Option(help="Baseline file (default: baselines/<suite>/<hardware>.json).")]
+JunitOpt = Annotated[Optional[Path], typer.Option("--junit-xml", help="Write JUnit XML here (run: with --check).")]
+MarkdownOpt = Annotated[Optional[Path], typer.Option(help="Write a Markdown report here, e.g. $GITHUB_STEP_SUMMARY (run: with --check).")]
+JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write the verdicts as JSON here (run: with --check).")]
+StrictOpt = Annotated[bool, typer.Option(help="MISSING and INCOMPARABLE cases fail the check (exit 1).")]
+
+
 @app.command()
 @user_errors
 def run(
-    suite: str = typer.Option(DEFAULT_SUITE, "--suite", "-s", help="Suite name (benchmarks/<name>.yaml) or path."),
+    suite: SuiteOpt = DEFAULT_SUITE,
     device: str = typer.Option(shared.DEVICE.default, help=shared.DEVICE.help),
     seeds: Optional[str] = typer.Option(None, help=shared.SEEDS.help),
     epochs: Optional[int] = typer.Option(None, min=1, help="Override every case's epochs."),
     data_root: Optional[Path] = typer.Option(None, help=shared.DATA_ROOT.help),
-    out: Path = typer.Option(Path(shared.OUT.default), help=shared.OUT.help),
+    out: OutOpt = Path(shared.OUT.default),
     resume: bool = typer.Option(False, help="Continue the latest run of this suite (or --run-id), skipping finished cases."),
     run_id: Optional[str] = typer.Option(None, help="Name the run (default: a UTC timestamp)."),
     limit_cases: Optional[int] = typer.Option(None, min=1, help="Run only the first N cases."),
     check_: bool = typer.Option(False, "--check", help="Compare with the baseline afterwards (exit 1 on regression)."),
     confirm: int = typer.Option(0, min=0, help="With --check: re-run REGRESSED cases with N extra seeds first."),
-    baseline: Optional[Path] = typer.Option(None, help="Baseline file (default: baselines/<suite>/<hardware>.json)."),
-    junit_xml: Optional[Path] = typer.Option(None, help="With --check: write JUnit XML here."),
-    markdown: Optional[Path] = typer.Option(None, help="With --check: write a Markdown report here."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="With --check: write the verdicts as JSON here."),
-    strict: bool = typer.Option(False, help="With --check: MISSING and INCOMPARABLE cases fail the check (exit 1)."),
+    baseline: BaselineOpt = None,
+    junit_xml: JunitOpt = None,
+    markdown: MarkdownOpt = None,
+    json_out: JsonOpt = None,
+    strict: StrictOpt = False,
 ) -> None:
     """Fine-tune every case of a suite and record one JSON line per case."""
     from . import runner
@@ -139,14 +150,14 @@ def _gate(suite: str, suite_path: Path, cases: list[Any], records: list[dict[str
 @app.command()
 @user_errors
 def check(
-    suite: str = typer.Option(DEFAULT_SUITE, "--suite", "-s", help="Suite name or path."),
-    results: Optional[list[Path]] = typer.Option(None, help="Result files or folders (default: the suite's latest run)."),
-    out: Path = typer.Option(Path("results"), help="Where runs are stored (to find the latest run)."),
-    baseline: Optional[Path] = typer.Option(None, help="Baseline file (default: baselines/<suite>/<hardware>.json)."),
-    junit_xml: Optional[Path] = typer.Option(None, help="Write JUnit XML here."),
-    markdown: Optional[Path] = typer.Option(None, help="Write a Markdown report here (e.g. $GITHUB_STEP_SUMMARY)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the verdicts as JSON here."),
-    strict: bool = typer.Option(False, help="MISSING and INCOMPARABLE cases fail the check (exit 1)."),
+    suite: SuiteOpt = DEFAULT_SUITE,
+    results: ResultsOpt = None,
+    out: OutOpt = Path(shared.OUT.default),
+    baseline: BaselineOpt = None,
+    junit_xml: JunitOpt = None,
+    markdown: MarkdownOpt = None,
+    json_out: JsonOpt = None,
+    strict: StrictOpt = False,
 ) -> None:
     """Compare results with the baseline: one verdict per case; exit 1 on regression, 3 on a failed case."""
     from .gate import load_records
@@ -232,9 +243,9 @@ app.add_typer(baseline_app, name="baseline")
 @baseline_app.command("update")
 @user_errors
 def baseline_update(
-    suite: str = typer.Option(DEFAULT_SUITE, "--suite", "-s", help="Suite name or path."),
-    results: Optional[list[Path]] = typer.Option(None, help="Result files or folders (default: the suite's latest run)."),
-    out: Path = typer.Option(Path("results"), help="Where runs are stored (to find the latest run)."),
+    suite: SuiteOpt = DEFAULT_SUITE,
+    results: ResultsOpt = None,
+    out: OutOpt = Path(shared.OUT.default),
     baselines_dir: Optional[Path] = typer.Option(None, help="Baselines root (default: baselines/ beside the suite's folder)."),
 ) -> None:
     """Write or refresh baselines/<suite>/<hardware>.json from results (all seeds of a case pooled)."""
@@ -285,7 +296,8 @@ def list_(
 
         table.add_column("suite"), table.add_column("path"), table.add_column("description")
         for name, path in available_suites().items():
-            table.add_row(name, str(path), load_suite(path).description.strip().splitlines()[0] if path else "")
+            description = load_suite(path).description.strip()
+            table.add_row(name, str(path), description.splitlines()[0] if description else "")
     elif what in ("datasets", "strategies"):
         from .datasets import DATASETS
         from .strategies import STRATEGIES

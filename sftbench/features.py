@@ -66,6 +66,7 @@ class FeatureCache:
         self.enabled = enabled
         self.head_names = head_names
         self.stats = FeatureStats()
+        self._loaded: dict[Path, dict[str, Any]] = {}
 
     @functools.cached_property
     def prefix(self) -> str:
@@ -78,8 +79,8 @@ class FeatureCache:
     def features(self, raw: ImageSet, raw_digest: str, index: torch.Tensor, batch_size: int) -> torch.Tensor:
         """Features (on the device) of raw.images[index], computing only what the cache lacks."""
         path = self.root / f"{self.prefix}-{raw_digest}.pt"
-        stored = torch.load(path, weights_only=True) if self.enabled and path.exists() else None
-        have = stored["have"] if stored is not None else torch.zeros(len(raw), dtype=torch.bool)
+        stored = self._load(path, len(raw))
+        have = stored["have"]
         missing = index[~have[index]].unique()
         self.stats.reused += len(index) - int((~have[index]).sum())
         if len(missing):
@@ -87,15 +88,25 @@ class FeatureCache:
             fresh = self._extract(raw.subset(missing), batch_size)
             self.stats.seconds += time.perf_counter() - start
             self.stats.computed += len(missing)
-            if stored is None:
-                stored = {"have": have, "features": torch.zeros(len(raw), fresh.shape[1], dtype=fresh.dtype)}
+            if stored["features"] is None:
+                stored["features"] = torch.zeros(len(raw), fresh.shape[1], dtype=fresh.dtype)
             stored["features"][missing] = fresh
-            stored["have"][missing] = True
+            have[missing] = True
             if self.enabled:
                 self._save(path, stored)
-        if self.enabled:
-            self.stats.files.append(path.name)
         return stored["features"][index].to(self.pipeline.device)
+
+    def _load(self, path: Path, n: int) -> dict[str, Any]:
+        """The cache file's contents, read once per case (train and val share the training file)."""
+        if path not in self._loaded:
+            if self.enabled and path.exists():
+                self._loaded[path] = torch.load(path, weights_only=True)
+                self.stats.files.append(path.name)
+            else:
+                self._loaded[path] = {"have": torch.zeros(n, dtype=torch.bool), "features": None}
+                if self.enabled:
+                    self.stats.files.append(path.name)
+        return self._loaded[path]
 
     @torch.inference_mode()
     def _extract(self, images: ImageSet, batch_size: int) -> torch.Tensor:

@@ -125,6 +125,7 @@ class _Session:
         self.config = config
         self.records: list[dict[str, Any]] = []
         self.markers: set[str] = set()
+        self._baselines: dict[tuple[Path, str], Any] = {}  # baseline files, read once per session
         self._stores: dict[str, Store] = {}
         self.run_id = "pytest-" + new_run_id()
         self.skip_reason = ""
@@ -154,11 +155,16 @@ class _Session:
         return self._stores[suite]
 
     def verdict(self, suite_path: Path, suite: str, case: Case, record: dict[str, Any]) -> Any:
-        from .gate import default_baselines_dir, pick_baseline
+        import dataclasses
 
-        baseline = pick_baseline(None, default_baselines_dir(suite_path), suite, record["env"]["hardware_key"])
+        key = (suite_path, record["env"]["hardware_key"])
+        if key not in self._baselines:
+            from .gate import default_baselines_dir, pick_baseline
+
+            self._baselines[key] = pick_baseline(None, default_baselines_dir(suite_path), suite, key[1])
+        baseline = self._baselines[key]
         if baseline is not None:  # judge this seed alone: other baseline cases are not MISSING here
-            baseline.cases = {k: v for k, v in baseline.cases.items() if k == case.case_id}
+            baseline = dataclasses.replace(baseline, cases={k: v for k, v in baseline.cases.items() if k == case.case_id})
         [verdict] = check(summarise([record]), baseline, {case.case_id: case.thresholds})
         return verdict
 

@@ -64,7 +64,9 @@ def hardware_key(device: torch.device) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
+@functools.lru_cache(maxsize=8)
 def git_commit(folder: Path) -> Optional[str]:
+    """HEAD of the suite's repo (`-dirty` if tracked files changed), read once per run."""
     try:
         out = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if out.returncode != 0:

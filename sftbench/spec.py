@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from . import names
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .validation import format_validation_error
 
 SPEC_HASH_VERSION = 1
@@ -312,8 +312,6 @@ def _check_selector(selector: CaseSelector, matrix: Matrix, where: str) -> None:
         wanted = getattr(selector, axis)
         for value in [wanted] if isinstance(wanted, str) else wanted or []:
             if value not in known:
-                from .errors import did_you_mean
-
                 raise ConfigError(
                     f"{where}.{axis}: {value!r} matches no {axis} in the matrix"
                     f"{did_you_mean(value, known)}; use one of {sorted(set(known))}"

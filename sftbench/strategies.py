@@ -188,9 +188,7 @@ class LpFt(Strategy):
                              schedule_epochs=(0, p.lp_epochs), probe=True)
         return TrainPlan((ParamGroup("all", _names(backbone)),), bn=self.bn, phase="fine_tune",
                          schedule_epochs=(p.lp_epochs, epochs))
-
-    def check(self, backbone: Backbone) -> None:
-        pass  # lp_epochs >= epochs is allowed: the case is then a pure linear probe, as recorded
+        # lp_epochs >= epochs is allowed: the case is then a pure linear probe, as its plans record
 
 
 class LlrdParams(Params):

