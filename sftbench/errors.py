@@ -25,6 +25,10 @@ class DatasetUnavailableError(SftbenchError):
     """A dataset could not be found locally nor downloaded."""
 
 
+class ResultsFormatError(SftbenchError):
+    """A results or baseline file is unreadable, corrupt, or from an unknown schema version."""
+
+
 class TrainingDivergedError(SftbenchError):
     """The loss became NaN or infinite."""
 

@@ -44,3 +44,23 @@ def write_suite(tmp_path: Path):
         return path
 
     return write
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def fake_record(**changes: Any):
+    """A valid Record: the first record of the committed v1 results file with `changes` deep-merged in."""
+    import json
+
+    from sftbench.results.record import Record
+
+    template = json.loads((FIXTURES / "results-v1.jsonl").read_text().splitlines()[0])
+    return Record.model_validate(_merge(template, changes))

@@ -6,11 +6,18 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from sftbench.baselines import Baseline, entry_from_summary, update_baseline
-from sftbench.compare import Status, accuracy_check, check, exit_code, relative_check, welch_p_value
-from sftbench.spec import Thresholds
-from sftbench.summary import CaseSummary
-from sftbench.verdict_report import junit_xml, markdown, print_verdicts
+from sftbench.regression.baselines import Baseline, entry_from_summary, update_baseline
+from sftbench.regression.compare import (
+    Status,
+    accuracy_check,
+    check,
+    relative_check,
+    welch_p_value,
+)
+from sftbench.regression.gate import exit_code
+from sftbench.regression.summary import CaseSummary
+from sftbench.report.verdicts import junit_xml, markdown, print_verdicts
+from sftbench.schema import Thresholds
 
 T = Thresholds()
 
@@ -22,7 +29,7 @@ def summary(case_id="c", acc=(0.90,), train=100.0, evals=400.0, peak=1000.0, spe
 
 
 def baseline_of(*summaries: CaseSummary, hw="cpu") -> Baseline:
-    return Baseline("s", hw, {s.case_id: entry_from_summary(s) for s in summaries})
+    return Baseline(suite="s", hardware_key=hw, cases={s.case_id: entry_from_summary(s) for s in summaries})
 
 
 def verdict(current: CaseSummary, base: CaseSummary, thresholds: Thresholds = T):
@@ -119,8 +126,8 @@ def test_baseline_update_pools_seeds_and_refuses_failures():
     base, refused = update_baseline(None, {"a": summary("a", acc=(0.9, 0.8)), "f": summary("f", errors=["seed 0: x"])},
                                     "s", "cpu")
     assert list(base.cases) == ["a"] and refused == ["f (seed 0: x)"]
-    entry = base.cases["a"]["accuracy"]
-    assert entry["n"] == 2 and entry["mean"] == pytest.approx(0.85) and entry["values"] == {"0": 0.9, "1": 0.8}
+    entry = base.cases["a"].accuracy
+    assert entry.n == 2 and entry.mean == pytest.approx(0.85) and entry.values == {"0": 0.9, "1": 0.8}
     text = base.to_json()
     assert text.index('"accuracy"') < text.index('"spec_hash"')  # stable, sorted key order
 
@@ -167,12 +174,14 @@ def test_markdown_report():
 
 
 def test_cached_probe_speed_is_not_gated():
-    from sftbench.summary import summarise
+    from conftest import fake_record
+
+    from sftbench.regression.summary import summarise
 
     def rec(path):
-        return {"case_id": f"c-{path}", "run_key": f"c-{path}-seed0", "seed": 0, "spec_hash": "h", "status": "ok",
-                "env": {"hardware_key": "cpu"}, "metrics": {"top1": 0.9}, "memory": {"peak_mb": 10.0},
-                "throughput": {"train_samples_per_s": 5e4, "eval_samples_per_s": 100.0, "train_path": path}}
+        return fake_record(case_id=f"c-{path}", run_key=f"c-{path}-seed0", seed=0, spec_hash="h", status="ok",
+                           env={"hardware_key": "cpu"}, metrics={"top1": 0.9}, memory={"peak_mb": 10.0},
+                           throughput={"train_samples_per_s": 5e4, "eval_samples_per_s": 100.0, "train_path": path})
 
     summaries = summarise([rec("cached_features"), rec("images")])
     assert summaries["c-cached_features"].train_throughput == [] and summaries["c-images"].train_throughput == [5e4]

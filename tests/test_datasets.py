@@ -7,10 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from sftbench.datasets import DEBIAN_DIRS, ImageSet, RawDataset, load_raw, make_splits
+from sftbench.data.builtin import DEBIAN_DIRS
+from sftbench.data.pipeline import (
+    BatchPipeline,
+    Preprocessing,
+    random_crop,
+    random_flip,
+)
+from sftbench.data.splits import load_raw, make_splits
+from sftbench.data.types import ImageSet, RawDataset
 from sftbench.errors import DatasetUnavailableError
-from sftbench.preprocess import BatchPipeline, Preprocessing, random_crop, random_flip
-from sftbench.spec import DatasetSpec
+from sftbench.schema import DatasetSpec
 
 
 def write_cifar10(root: Path, train_per_batch: int = 6, test: int = 8) -> None:

@@ -1,17 +1,23 @@
 """Correctness of the fast paths (speed itself is measured in benchmarks/perf, not here)."""
 from __future__ import annotations
 
-
 import pytest
 import torch
 
-from sftbench.backbones import build_backbone
-from sftbench.datasets import ImageSet
-from sftbench.evaluation import autocast
-from sftbench.features import FeatureCache
-from sftbench.preprocess import BatchPipeline, Preprocessing, random_crop, random_flip
-from sftbench.runner import RunOptions, run_case
-from sftbench.spec import BackboneSpec, expand, parse_suite
+from sftbench.backbones.factory import build_backbone
+from sftbench.data.features import FeatureCache
+from sftbench.data.pipeline import (
+    BatchPipeline,
+    Preprocessing,
+    random_crop,
+    random_flip,
+)
+from sftbench.data.types import ImageSet
+from sftbench.engine.evaluate import autocast
+from sftbench.engine.runner import RunOptions, run_case
+from sftbench.schema import BackboneSpec
+from sftbench.suite.cases import expand
+from sftbench.suite.loader import parse_suite
 
 CPU = RunOptions(torch.device("cpu"))
 
@@ -106,11 +112,11 @@ def test_probe_on_cached_features_matches_the_naive_path():
     naive = expand(parse_suite(probe_suite(feature_cache=False)))
     for fast_case, slow_case in zip(cached, naive):
         fast, slow = run_case(fast_case, CPU), run_case(slow_case, CPU)
-        assert fast["status"] == slow["status"] == "ok", (fast.get("error"), slow.get("error"))
-        assert fast["strategy"]["plans"][0]["train_path"] == "cached_features"
-        assert slow["strategy"]["plans"][0]["train_path"] == "images"
-        assert abs(fast["metrics"]["top1"] - slow["metrics"]["top1"]) <= 1 / 48 + 1e-9
-        for a, b in zip(fast["history"], slow["history"]):
+        assert fast.status == slow.status == "ok", (fast.error, slow.error)
+        assert fast.strategy.plans[0]["train_path"] == "cached_features"
+        assert slow.strategy.plans[0]["train_path"] == "images"
+        assert abs(fast.metrics.top1 - slow.metrics.top1) <= 1 / 48 + 1e-9
+        for a, b in zip(fast.history, slow.history):
             assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3, abs=1e-4)
 
 
@@ -119,8 +125,8 @@ def test_lbfgs_probe_and_amp_channels_last_run_on_cpu():
     data["matrix"]["strategies"] = [{"name": "linear_probe", "params": {"probe": "lbfgs", "max_iter": 50}}, "full"]
     for case in expand(parse_suite(data)):
         record = run_case(case, CPU)
-        assert record["status"] == "ok", record.get("error")
-        assert record["data_path"]["channels_last"] is True
+        assert record.status == "ok", record.error
+        assert record.data_path.channels_last is True
     lbfgs = run_case(expand(parse_suite({**probe_suite(), "matrix": {**probe_suite()["matrix"], "strategies": [
         {"name": "linear_probe", "params": {"probe": "lbfgs"}}]}}))[0], CPU)
-    assert lbfgs["history"][0]["phase"] == "lbfgs" and lbfgs["metrics"]["top1"] > 0.9  # separable prototypes
+    assert lbfgs.history[0]["phase"] == "lbfgs" and lbfgs.metrics.top1 > 0.9  # separable prototypes

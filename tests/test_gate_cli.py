@@ -9,8 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from sftbench.cli import app
-from sftbench.results import hardware_key
-
+from sftbench.results.environment import hardware_key
 
 HW = hardware_key(torch.device("cpu"))  # baselines are per hardware key
 

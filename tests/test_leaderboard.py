@@ -11,8 +11,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from sftbench.cli import app
-from sftbench.leaderboard import leaderboard_frame, pareto_front, rank
-from sftbench.report import markdown_board, print_board
+from sftbench.report.board import leaderboard_frame, pareto_front, rank
+from sftbench.report.leaderboard import markdown_board, print_board
+from sftbench.results.record import Record
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -22,20 +23,22 @@ def record(backbone="resnet50", strategy="full", seed=0, top1=0.9, train=100.0, 
     label = backbone if weights == "pretrained" else f"{backbone}-random"
     case_id = f"{label}-{dataset}-{strategy}"
     r = {"schema_version": 1, "suite": "s", "run_id": run, "case_id": case_id, "run_key": f"{case_id}-seed{seed}",
-         "seed": seed, "spec_hash": "h", "status": status, "finished_at": finished,
+         "seed": seed, "spec_hash": "h", "status": status, "finished_at": finished, "started_at": finished,
          "labels": {"backbone": label, "dataset": dataset, "strategy": strategy},
          "spec": {"backbone": {"name": backbone, "weights": weights}},
          "env": {"hardware_key": "cpu"}, "history": [{"epoch": 1, "val_top1": top1 - 0.05}, {"epoch": 2, "val_top1": top1}]}
     if status == "ok":
-        r.update(metrics={"top1": top1}, memory={"peak_mb": 1000.0}, timings_s={"total": 12.5},
+        r.update(metrics={"top1": top1, "macro_f1": top1, "final_train_loss": 0.1}, memory={"peak_mb": 1000.0, "kind": "x"},
+                 timings_s={"total": 12.5},
                  throughput={"train_samples_per_s": train, "eval_samples_per_s": 4 * train, "train_path": "images"},
-                 params={"trainable_fraction": 1.0 if strategy == "full" else 0.01, "total": 25_557_032})
+                 params={"trainable_fraction": 1.0 if strategy == "full" else 0.01, "total": 25_557_032,
+                         "trainable": 1})
     else:
-        r["error"] = {"message": "CUDA out of memory", "phase": "train"}
-    return r
+        r["error"] = {"type": "OutOfMemoryError", "message": "CUDA out of memory", "phase": "train"}
+    return Record.model_validate(r)
 
 
-def hand_built() -> list[dict]:
+def hand_built() -> list[Record]:
     return [
         record("resnet50", "full", 0, 0.95, 100.0), record("resnet50", "full", 1, 0.93, 110.0),
         record("resnet50", "linear_probe", 0, 0.85, 900.0),
@@ -88,7 +91,7 @@ def test_markdown_and_csv_parse_back(tmp_path):
     assert header[:3] == ["#", "case", "top-1 % (±sd, n)"] and len(rows) == 5
     assert rows[0][1] == "resnet50-cifar10-full" and rows[0][2] == "94.00±1.41 (2)"
     path = tmp_path / "r.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in hand_built()))
+    path.write_text("".join(json.dumps(r.to_json_dict()) + "\n" for r in hand_built()))
     out = CliRunner().invoke(app, ["leaderboard", str(path), "--format", "csv"]).output
     parsed = list(csv.DictReader(io.StringIO(out)))
     assert parsed[0]["case_id"] == "resnet50-cifar10-full" and float(parsed[0]["top1_mean"]) == pytest.approx(0.94)
@@ -100,7 +103,7 @@ def test_plots_are_valid_pngs_of_the_expected_size(tmp_path):
     from PIL import Image
 
     path = tmp_path / "r.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in hand_built()))
+    path.write_text("".join(json.dumps(r.to_json_dict()) + "\n" for r in hand_built()))
     result = CliRunner().invoke(app, ["leaderboard", str(path), "--plot", str(tmp_path / "p.png"),
                                       "--plot-curves", str(tmp_path / "c.png"), "--group-by", "dataset"])
     assert result.exit_code == 0, result.output

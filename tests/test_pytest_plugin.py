@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from sftbench.results import hardware_key
+from sftbench.results.environment import hardware_key
 
 pytest_plugins = ["pytester"]
 
@@ -81,6 +81,9 @@ def test_gpu_suite_skips_with_a_reason_without_a_gpu(pytester, suite_dir):
     result = pytester.runpytest_subprocess("-rs", "benchmarks/gpu.yaml")
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*suite 'gpu' needs a GPU (requires_gpu: true) and none is visible*"])
+    # naming the device is the user's decision, as with `sftbench run --device cpu`
+    explicit = pytester.runpytest_subprocess("benchmarks/gpu.yaml", "--sftbench-device", "cpu", "-k", "linear_probe")
+    explicit.assert_outcomes(passed=1, deselected=1)
 
 
 def test_unavailable_data_skips(pytester, suite_dir):
@@ -97,8 +100,8 @@ def test_sftbench_case_fixture(pytester):
             record = sftbench_case({"name": "test_efficientnet", "weights": "random"},
                                    {"name": "synthetic", "options": {"train": 32, "test": 16}},
                                    "linear_probe", epochs=1, batch_size=8, image_size=32)
-            assert record["status"] == "ok"
-            assert record["params"]["trainable"] < record["params"]["total"]
+            assert record.status == "ok"
+            assert record.params.trainable < record.params.total
     """)
     run(pytester).assert_outcomes(passed=1)
 

@@ -10,12 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import fake_record
 from typer.testing import CliRunner
 
 from sftbench.cli import app
-from sftbench.results import SCHEMA_VERSION, Store, load_results
-from sftbench.runner import RunOptions, run_case
-from sftbench.spec import expand, parse_suite
+from sftbench.engine.runner import RunOptions, run_case
+from sftbench.errors import ResultsFormatError
+from sftbench.results.record import SCHEMA_VERSION
+from sftbench.results.store import Store, load_results
+from sftbench.suite.cases import expand
+from sftbench.suite.loader import parse_suite
 
 CPU = RunOptions(torch.device("cpu"))
 
@@ -56,9 +60,9 @@ def test_cli_run_writes_one_complete_record_per_case(tiny_suite, write_suite, tm
 def test_same_seed_twice_gives_identical_metrics(tiny_suite):
     case = expand(parse_suite(tiny_suite))[1]  # full fine-tune: every layer and BN statistic moves
     first, second = run_case(case, CPU), run_case(case, CPU)
-    assert first["status"] == second["status"] == "ok"
-    assert first["metrics"] == second["metrics"]
-    assert first["history"] == second["history"]
+    assert first.status == second.status == "ok"
+    assert first.metrics == second.metrics
+    assert first.history == second.history
 
 
 def test_a_failing_case_is_recorded_and_the_others_complete(tiny_suite, write_suite, tmp_path):
@@ -103,12 +107,12 @@ def test_resume_after_kill_loses_nothing_and_repeats_nothing(tiny_suite, write_s
 
 def test_store_skips_a_torn_last_line_and_seals_it(tmp_path):
     store = Store(tmp_path / "s" / "r.jsonl")
-    store.append({"schema_version": SCHEMA_VERSION, "run_key": "a", "spec_hash": "h", "status": "ok"})
+    store.append(fake_record(run_key="a", spec_hash="h", status="ok"))
     with open(store.path, "a") as fh:
         fh.write('{"schema_version": 1, "run_key": "b", "sta')  # killed mid-write
-    assert [r["run_key"] for r in store.records()] == ["a"]
-    store.append({"schema_version": SCHEMA_VERSION, "run_key": "c", "spec_hash": "h", "status": "failed"})
-    assert [r["run_key"] for r in store.records()] == ["a", "c"]
+    assert [r.run_key for r in store.records()] == ["a"]
+    store.append(fake_record(run_key="c", spec_hash="h", status="failed"))
+    assert [r.run_key for r in store.records()] == ["a", "c"]
     assert store.finished_keys() == {("a", "h")}
 
 
@@ -123,7 +127,8 @@ def test_load_results_flattens_to_a_dataframe(tiny_suite, write_suite, tmp_path)
 def test_unknown_schema_version_is_refused(tmp_path):
     path = tmp_path / "old.jsonl"
     path.write_text('{"schema_version": 99, "run_key": "a"}\n')
-    with pytest.raises(Exception, match="result schema version 99 is not the supported 1"):
+    with pytest.raises(ResultsFormatError, match=r"old.jsonl:1: result schema version 99 is newer than or unknown to "
+                                                  r"this sftbench, which reads versions 1 to \d+; upgrade sftbench"):
         load_results(path)
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from sftbench.errors import ConfigError
-from sftbench.spec import expand, load_suite, parse_suite
+from sftbench.suite.cases import expand
+from sftbench.suite.loader import load_suite, parse_suite
 
 SRC = "benchmarks/x.yaml"
 
@@ -135,9 +136,20 @@ def test_spec_hash_ignores_labels_and_data_location_but_not_hyperparameters():
 
 
 def test_shipped_suites_are_valid():
-    from sftbench.suites import available_suites
+    from sftbench.suite.discovery import available_suites
 
     suites = available_suites()
     assert {"quickstart", "cifar10"} <= set(suites)
     for path in suites.values():
         assert expand(load_suite(path))
+
+
+def test_lbfgs_probe_with_augmentation_is_refused_in_one_sentence(tiny_suite):
+    tiny_suite["matrix"]["datasets"][0]["augment"] = "crop_flip"
+    tiny_suite["matrix"]["strategies"] = [{"name": "linear_probe", "params": {"probe": "lbfgs"}}]
+    with pytest.raises(ConfigError) as err:
+        parse_suite(tiny_suite, "s.yaml")
+    assert str(err.value) == (
+        "s.yaml: strategy 'linear_probe-probelbfgs' with dataset 'synthetic': probe: lbfgs fits the head once on fixed "
+        "features, so augment: crop_flip would never be applied; use augment: none, or probe: sgd to train on "
+        "augmented images")

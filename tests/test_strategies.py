@@ -3,16 +3,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sftbench.backbones import Backbone, build_backbone
-from sftbench.datasets import DatasetSpec, load_raw, make_splits
+from sftbench.backbones.factory import Backbone, build_backbone
+from sftbench.backbones.stages import depth_stages
+from sftbench.data.pipeline import BatchPipeline, Preprocessing
+from sftbench.data.splits import load_raw, make_splits
+from sftbench.engine.fit import FitConfig, FitData, fit
+from sftbench.engine.modes import apply_plan, freeze_batchnorm
+from sftbench.engine.optim import build_optimizer
+from sftbench.engine.verify import check_optimizer
 from sftbench.errors import ConfigError, StrategyViolationError
-from sftbench.preprocess import BatchPipeline, Preprocessing
-from sftbench.spec import BackboneSpec, TrainSpec, parse_suite
-from sftbench.stages import depth_stages
-from sftbench.strategies import STRATEGIES, ParamGroup, Strategy, TrainPlan, build_strategy
-from sftbench.plans import apply_plan, build_optimizer, freeze_batchnorm
-from sftbench.train import fit
-from sftbench.verify import check_optimizer
+from sftbench.schema import BackboneSpec, DatasetSpec, TrainSpec
+from sftbench.strategies.base import ParamGroup, Strategy, TrainPlan
+from sftbench.strategies.lookup import STRATEGIES, build_strategy
+from sftbench.suite.loader import parse_suite
 
 ARCHS = ["resnet18", "tf_efficientnet_lite0", "test_vit"]
 
@@ -115,7 +118,7 @@ def train_few_steps(b: Backbone, strategy: Strategy, epochs: int = 2) -> None:
     splits = tiny_data()
     pipe = BatchPipeline(Preprocessing(32, b.mean, b.std), torch.device("cpu"))
     cfg = TrainSpec(epochs=epochs, batch_size=8, optimizer={"lr": 0.05}, max_steps_per_epoch=2)
-    fit(b, strategy, splits.train, splits.val, pipe, cfg, seed=0, strategy_name="s")
+    fit(b, strategy, FitData(splits.train, splits.val), pipe, FitConfig(cfg, seed=0, strategy_name="s"))
 
 
 @pytest.mark.parametrize("strategy, params", [("linear_probe", {}), ("last_k", {"k": 1}), ("bitfit", {"bn": "eval"})])
@@ -144,7 +147,9 @@ def test_bn_train_policy_updates_statistics_of_trained_stages():
 
 
 def test_bn_frozen_policy_uses_frozen_batchnorm():
-    from torchvision.ops.misc import FrozenBatchNorm2d  # what timm.layers.freeze_batch_norm_2d produces
+    from torchvision.ops.misc import (
+        FrozenBatchNorm2d,  # what timm.layers.freeze_batch_norm_2d produces
+    )
 
     b = backbone("resnet18")
     b.model = freeze_batchnorm(b.model)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import torch
 
-from sftbench.timing import synchronize
+from sftbench.engine.timing import synchronize
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -56,11 +56,11 @@ def model_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def full_finetune_setup(args: argparse.Namespace, augment: str = "none"):
     """mnist5k on the device, a random-init backbone, and the sftbench fit() pieces for it."""
-    from sftbench.backbones import build_backbone
-    from sftbench.datasets import DatasetSpec, load_raw, make_splits
-    from sftbench.preprocess import BatchPipeline, Preprocessing
-    from sftbench.spec import BackboneSpec, TrainSpec
-    from sftbench.strategies import build_strategy
+    from sftbench.backbones.factory import build_backbone
+    from sftbench.data.pipeline import BatchPipeline, Preprocessing
+    from sftbench.data.splits import load_raw, make_splits
+    from sftbench.schema import BackboneSpec, DatasetSpec, TrainSpec
+    from sftbench.strategies.lookup import build_strategy
 
     device = torch.device(args.device)
     spec = DatasetSpec(name="mnist5k", val_fraction=0.0, train_size=args.batch * args.steps)

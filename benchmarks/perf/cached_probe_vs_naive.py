@@ -12,10 +12,11 @@ import os
 import tempfile
 
 import torch
-
 from _common import parser
-from sftbench.runner import RunOptions, run_case
-from sftbench.spec import expand, parse_suite
+
+from sftbench.engine.runner import RunOptions, run_case
+from sftbench.suite.cases import expand
+from sftbench.suite.loader import parse_suite
 
 
 def suite(cache: bool, size: int, epochs: int) -> dict:
@@ -47,12 +48,12 @@ def main() -> None:
     naive = run_case(naive_case, options)
     print(f"\nlinear probe, tf_efficientnet_lite0 @ {args.size}px, mnist5k 900 train / 100 val / 1000 test, "
           f"{args.epochs} epochs, {options.device}")
-    t_naive = naive["timings_s"]["train"]
+    t_naive = naive.timings_s["train"]
     for name, r in (("naive frozen backbone", naive), ("cached features (cold)", cold), ("cached features (warm)", warm)):
-        t = r["timings_s"]["train"]
-        print(f"  {name:<24} train phase {t:8.2f} s  speed-up {t_naive / t:6.1f}x  test top-1 {r['metrics']['top1']:.4f}"
-              f"  (features computed {r.get('features', {}).get('computed', 0)}, reused {r.get('features', {}).get('reused', 0)})")
-    print(f"  accuracy difference cached - naive: {100 * (cold['metrics']['top1'] - naive['metrics']['top1']):+.2f} pp")
+        t = r.timings_s["train"]
+        print(f"  {name:<24} train phase {t:8.2f} s  speed-up {t_naive / t:6.1f}x  test top-1 {r.metrics.top1:.4f}"
+              f"  (features computed {r.features.computed if r.features else 0}, reused {r.features.reused if r.features else 0})")
+    print(f"  accuracy difference cached - naive: {100 * (cold.metrics.top1 - naive.metrics.top1):+.2f} pp")
 
 
 if __name__ == "__main__":

@@ -11,16 +11,16 @@ from __future__ import annotations
 import itertools
 
 import torch
+from _common import interleave, parser, report, timed
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from _common import interleave, parser, report, timed
-from sftbench.backbones import build_backbone
-from sftbench.datasets import DatasetSpec, load_raw, make_splits
-from sftbench.preprocess import BatchPipeline, Preprocessing
-from sftbench.spec import BackboneSpec
+from sftbench.backbones.factory import build_backbone
+from sftbench.data.pipeline import BatchPipeline, Preprocessing
+from sftbench.data.splits import load_raw, make_splits
+from sftbench.schema import BackboneSpec, DatasetSpec
 
 
 class PilDataset(Dataset):

@@ -6,10 +6,10 @@ synthetic tensor (no data path at all). Target: ratio >= 0.95 (data is never the
 from __future__ import annotations
 
 import torch
+from _common import full_finetune_setup, interleave, model_args, parser, report, timed
 from torch import nn
 
-from _common import full_finetune_setup, interleave, model_args, parser, report, timed
-from sftbench.train import fit
+from sftbench.engine.fit import FitConfig, FitData, fit
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     y_fixed = torch.randint(0, 10, (args.batch,), device=device)
 
     def real() -> float:
-        return fit(backbone, strategy, train, empty, pipe, cfg, seed=0).train_samples_per_s
+        return fit(backbone, strategy, FitData(train, empty), pipe, FitConfig(cfg, seed=0)).train_samples_per_s
 
     def synthetic() -> float:
         model.train()

@@ -10,10 +10,10 @@ Target: sftbench >= 0.97x the bare loop's train throughput.
 from __future__ import annotations
 
 import torch
+from _common import full_finetune_setup, interleave, model_args, parser, report, timed
 from torch import nn
 
-from _common import full_finetune_setup, interleave, model_args, parser, report, timed
-from sftbench.train import fit
+from sftbench.engine.fit import FitConfig, FitData, fit
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     model = backbone.model
 
     def sftbench_fit() -> float:
-        return fit(backbone, strategy, train, empty, pipe, cfg, seed=0).train_samples_per_s
+        return fit(backbone, strategy, FitData(train, empty), pipe, FitConfig(cfg, seed=0)).train_samples_per_s
 
     x_all = torch.cat([x for x, _ in pipe.batches(train, 256, shuffle=False)])  # preprocessed once
     y_all = train.labels

@@ -1,0 +1,1 @@
+"""Backbones: timm and torchvision models with their weights (hub, file, offline packages), depth stages."""

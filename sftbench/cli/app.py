@@ -1,0 +1,52 @@
+"""The typer app, its consoles, the options several commands share, and the user-error guard.
+
+The CLI is the only place (with the pytest plugin) that picks exit codes (`sftbench.exit_codes`).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+
+from .. import options as shared
+from ..errors import SftbenchError
+from ..exit_codes import ExitCode
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark and regression suite for transfer learning.")
+baseline_app = typer.Typer(help="Bless results as baselines.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+# Piped output (CI logs) gets 160 columns instead of rich's 80, so tables are not truncated.
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 160)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(func: F) -> F:
+    """Library errors become one red sentence and exit code 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SftbenchError as err:
+            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(ExitCode.CONFIG) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# Options that several commands take: declared once.
+SuiteOpt = Annotated[str, typer.Option("--suite", "-s", help="Suite name (benchmarks/<name>.yaml) or path.")]
+OutOpt = Annotated[Path, typer.Option(help=shared.OUT.help)]
+ResultsOpt = Annotated[Optional[list[Path]], typer.Option(help="Result files or folders (default: the suite's latest run).")]
+BaselineOpt = Annotated[Optional[Path], typer.Option(help="Baseline file (default: baselines/<suite>/<hardware>.json).")]
+JunitOpt = Annotated[Optional[Path], typer.Option("--junit-xml", help="Write JUnit XML here (run: with --check).")]
+MarkdownOpt = Annotated[Optional[Path], typer.Option(help="Write a Markdown report here, e.g. $GITHUB_STEP_SUMMARY (run: with --check).")]
+JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write the verdicts as JSON here (run: with --check).")]
+StrictOpt = Annotated[bool, typer.Option(help="MISSING and INCOMPARABLE cases fail the check (exit 1).")]

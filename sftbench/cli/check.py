@@ -1,0 +1,116 @@
+"""`sftbench check` and `sftbench baseline update`, and the gate step that `run --check` shares."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import options as shared
+from ..engine.runner import RunOptions, run_cases
+from ..exit_codes import ExitCode
+from ..regression.gate import (
+    bless,
+    confirm_regressions,
+    default_baselines_dir,
+    exit_code,
+    hardware_of,
+    judge,
+    load_records,
+    pick_baseline,
+)
+from ..report.verdicts import print_verdicts, write_reports
+from ..results.record import Record
+from ..results.store import Store
+from ..suite.cases import Case, expand
+from ..suite.discovery import DEFAULT_SUITE, find_suite
+from ..suite.loader import load_suite
+from .app import (
+    BaselineOpt,
+    JsonOpt,
+    JunitOpt,
+    MarkdownOpt,
+    OutOpt,
+    ResultsOpt,
+    StrictOpt,
+    SuiteOpt,
+    app,
+    baseline_app,
+    console,
+    err_console,
+    user_errors,
+)
+from .progress import RichProgress
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """What `check` and `run --check` share: which baseline, how to confirm, where to report."""
+
+    baseline: Optional[Path] = None
+    confirm: int = 0
+    junit: Optional[Path] = None
+    markdown: Optional[Path] = None
+    json: Optional[Path] = None
+    strict: bool = False
+
+
+def gate(suite: str, suite_path: Path, cases: list[Case], records: list[Record], options: GateOptions,
+         store: Optional[Store] = None, run_options: Optional[RunOptions] = None) -> ExitCode:
+    """Verdicts for the records (confirming regressions by re-running when asked), reports, exit code."""
+    base = pick_baseline(options.baseline, default_baselines_dir(suite_path), suite, hardware_of(records))
+    verdicts = judge(cases, records, base)
+    regressed = sum(v.status.value == "REGRESSED" for v in verdicts)
+    if options.confirm and regressed and store is not None and run_options is not None:
+        console.print(f"confirming {regressed} regressed case(s) with {options.confirm} extra seed(s) each")
+        with RichProgress(console, regressed * options.confirm) as progress:
+            verdicts = confirm_regressions(verdicts, cases, records, options.confirm, base,
+                                           lambda extra: run_cases(extra, store, run_options, progress))
+    print_verdicts(console, verdicts, f"{suite} vs {base.path if base else 'no baseline'}")
+    write_reports(verdicts, suite, options.junit, options.markdown, options.json)
+    return exit_code(verdicts, options.strict)
+
+
+@app.command()
+@user_errors
+def check(
+    suite: SuiteOpt = DEFAULT_SUITE,
+    results: ResultsOpt = None,
+    out: OutOpt = Path(shared.OUT.default),
+    baseline: BaselineOpt = None,
+    junit_xml: JunitOpt = None,
+    markdown: MarkdownOpt = None,
+    json_out: JsonOpt = None,
+    strict: StrictOpt = False,
+) -> None:
+    """Compare results with the baseline: one verdict per case; exit 1 on regression, 3 on a failed case."""
+    path = find_suite(suite)
+    spec = load_suite(path)
+    records = load_records(results or [], out, spec.name)
+    cases = expand(spec, source=str(path))
+    code = gate(spec.name, path, cases, records, GateOptions(baseline, 0, junit_xml, markdown, json_out, strict))
+    raise typer.Exit(code)
+
+
+@baseline_app.command("update")
+@user_errors
+def baseline_update(
+    suite: SuiteOpt = DEFAULT_SUITE,
+    results: ResultsOpt = None,
+    out: OutOpt = Path(shared.OUT.default),
+    baselines_dir: Optional[Path] = typer.Option(None, help="Baselines root (default: baselines/ beside the suite's folder)."),
+) -> None:
+    """Write or refresh baselines/<suite>/<hardware>.json from results (all seeds of a case pooled)."""
+    path = find_suite(suite)
+    spec = load_suite(path)
+    records = load_records(results or [], out, spec.name)
+    hardware_of(records)  # one hardware per blessing, as the baseline file is per hardware
+    refused = []
+    for blessing in bless(records, spec.name, baselines_dir or default_baselines_dir(path)):
+        console.print(f"wrote {blessing.cases} case(s) to {blessing.path}")
+        refused += blessing.refused
+    for item in refused:
+        err_console.print(f"[red]refused failed case[/] {item}")
+    if refused:
+        raise typer.Exit(ExitCode.CASE_FAILED)

@@ -1,0 +1,52 @@
+"""A rich progress display for `sftbench run`: case i/n, epoch, ETA."""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ..results.record import Record
+from ..suite.cases import Case
+
+
+class RichProgress:
+    def __init__(self, console: Console, total: int):
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=console, transient=False,
+        )
+        self.cases = self.progress.add_task("cases", total=total, detail="")
+        self.epochs = self.progress.add_task("epochs", total=1, detail="", visible=False)
+
+    def __enter__(self) -> "RichProgress":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def case_started(self, index: int, total: int, case: Case) -> None:
+        self.progress.update(self.cases, detail=case.run_key)
+        self.progress.reset(self.epochs, total=case.train.epochs, visible=True, detail="")
+
+    def epoch_ended(self, epoch: int, epochs: int, loss: float) -> None:
+        self.progress.update(self.epochs, completed=epoch, detail=f"loss {loss:.4f}")
+
+    def case_finished(self, record: Record) -> None:
+        status = "ok" if record.ok else "[red]FAILED[/]"
+        shown = f"top-1 {record.top1:.4f}" if record.top1 is not None else (record.error.type if record.error else "")
+        self.progress.console.print(f"  {record.run_key}: {status} {shown} ({record.timings_s['total']:.1f}s)")
+        self.progress.advance(self.cases)
+
+    def case_skipped(self, case: Case) -> None:
+        self.progress.console.print(f"  {case.run_key}: already recorded, skipped (--resume)")
+        self.progress.advance(self.cases)

@@ -1,0 +1,89 @@
+"""`sftbench run`: fine-tune every case of a suite, record one JSON line per case, optionally gate."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import options as shared
+from ..engine.device import device_for_suite
+from ..engine.runner import RunOptions, run_cases
+from ..errors import ConfigError
+from ..exit_codes import ExitCode
+from ..report.leaderboard import print_summary
+from ..results.environment import new_run_id
+from ..results.selection import latest_per_run_key
+from ..results.store import Store
+from ..suite.cases import expand
+from ..suite.discovery import DEFAULT_SUITE, find_suite
+from ..suite.loader import load_suite
+from .app import (
+    BaselineOpt,
+    JsonOpt,
+    JunitOpt,
+    MarkdownOpt,
+    OutOpt,
+    StrictOpt,
+    SuiteOpt,
+    app,
+    console,
+    err_console,
+    user_errors,
+)
+from .check import GateOptions, gate
+from .progress import RichProgress
+
+
+@app.command()
+@user_errors
+def run(
+    suite: SuiteOpt = DEFAULT_SUITE,
+    device: str = typer.Option(shared.DEVICE.default, help=shared.DEVICE.help),
+    seeds: Optional[str] = typer.Option(None, help=shared.SEEDS.help),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Override every case's epochs."),
+    data_root: Optional[Path] = typer.Option(None, help=shared.DATA_ROOT.help),
+    out: OutOpt = Path(shared.OUT.default),
+    resume: bool = typer.Option(False, help="Continue the latest run of this suite (or --run-id), skipping finished cases."),
+    run_id: Optional[str] = typer.Option(None, help="Name the run (default: a UTC timestamp)."),
+    limit_cases: Optional[int] = typer.Option(None, min=1, help="Run only the first N cases."),
+    check_: bool = typer.Option(False, "--check", help="Compare with the baseline afterwards (exit 1 on regression)."),
+    confirm: int = typer.Option(0, min=0, help="With --check: re-run REGRESSED cases with N extra seeds first."),
+    baseline: BaselineOpt = None,
+    junit_xml: JunitOpt = None,
+    markdown: MarkdownOpt = None,
+    json_out: JsonOpt = None,
+    strict: StrictOpt = False,
+) -> None:
+    """Fine-tune every case of a suite and record one JSON line per case."""
+    path = find_suite(suite)
+    spec = load_suite(path)
+    cases = expand(spec, source=str(path), seeds=shared.parse_seeds(seeds), epochs=epochs)[:limit_cases]
+    options = RunOptions(device_for_suite(spec.name, spec.requires_gpu, device),
+                         str(data_root) if data_root else None, path.parent)
+    store = _pick_store(out, spec.name, run_id, resume)
+    console.print(f"[bold]{spec.name}[/]: {len(cases)} case(s) on {options.device} -> {store.path}")
+    try:
+        with RichProgress(console, len(cases)) as progress:
+            run_cases(cases, store, options, progress, resume=resume)
+        keys = {c.run_key for c in cases}
+        records = [r for r in latest_per_run_key(store.records()) if r.run_key in keys]
+        print_summary(console, records, f"{spec.name} · run {store.run_id}")
+        if check_:
+            gate_options = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict)
+            raise typer.Exit(gate(spec.name, path, cases, records, gate_options, store, options))
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: finished cases are kept in {store.path}; "
+                          f"continue with `sftbench run --suite {suite} --resume --run-id {store.run_id}`")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    if any(not r.ok for r in records):
+        raise typer.Exit(ExitCode.CASE_FAILED)
+
+
+def _pick_store(out: Path, suite: str, run_id: Optional[str], resume: bool) -> Store:
+    if resume and run_id is None:
+        latest = Store.latest(out, suite)
+        if latest is None:
+            raise ConfigError(f"--resume found no earlier run of {suite!r} under {out}; run without --resume first")
+        return latest
+    return Store.for_run(out, suite, run_id or new_run_id())

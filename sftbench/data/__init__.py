@@ -1,0 +1,1 @@
+"""Data: loaders (built-in datasets), splits, device-side preprocessing, frozen-feature cache."""

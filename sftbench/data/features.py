@@ -1,0 +1,122 @@
+"""Frozen-backbone features, computed once and cached, for linear probes.
+
+A probe trains only the head on a backbone in eval mode without augmentation, so the head's
+input is a fixed function of the image. sftbench computes that input (captured by a hook on the
+head, so timm and torchvision models alike) once per (backbone state, dataset, preprocessing),
+stores it under the cache dir keyed by a content hash, and fills it incrementally: a later seed,
+subset or run computes only the images not cached yet.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from ..paths import cache_dir
+from .digest import tensor_digest
+from .pipeline import BatchPipeline
+from .types import ImageSet
+
+CACHE_VERSION = 1
+
+
+def backbone_digest(model: nn.Module, head_names: frozenset[str]) -> str:
+    """Content hash of everything but the head: random inits differ per seed, pretrained do not."""
+    state = [(k, v) for k, v in model.state_dict().items()
+             if k not in head_names and not k.endswith("num_batches_tracked")]  # unused in eval mode
+    return tensor_digest(state)
+
+
+@dataclass
+class FeatureStats:
+    computed: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    files: list[str] = field(default_factory=list)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"computed": self.computed, "reused": self.reused, "extract_seconds": round(self.seconds, 4),
+                "cache_files": self.files}
+
+
+class FeatureCache:
+    """Per (backbone, preprocessing, raw split) file holding features for any subset of its images."""
+
+    def __init__(self, model: nn.Module, head: nn.Module, head_names: frozenset[str], pipeline: BatchPipeline,
+                 precision_context: Any, root: Optional[Path] = None, enabled: bool = True):
+        self.model, self.head, self.pipeline = model, head, pipeline
+        self.autocast = precision_context
+        self.root = (root or cache_dir()) / "features"
+        self.enabled = enabled
+        self.head_names = head_names
+        self.stats = FeatureStats()
+        self._loaded: dict[Path, dict[str, Any]] = {}
+
+    @functools.cached_property
+    def prefix(self) -> str:
+        """Cache key of backbone state and preprocessing; hashed on first use (probes only)."""
+        prep = self.pipeline.prep
+        return hashlib.blake2b(
+            f"v{CACHE_VERSION}|{backbone_digest(self.model, self.head_names)}|{prep.image_size}|{prep.mean}|"
+            f"{prep.std}|{prep.interpolation}|{torch.__version__}".encode(), digest_size=12).hexdigest()
+
+    def features(self, raw: ImageSet, raw_digest: str, index: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """Features (on the device) of raw.images[index], computing only what the cache lacks."""
+        path = self.root / f"{self.prefix}-{raw_digest}.pt"
+        stored = self._load(path, len(raw))
+        have = stored["have"]
+        missing = index[~have[index]].unique()
+        self.stats.reused += len(index) - int((~have[index]).sum())
+        if len(missing):
+            start = time.perf_counter()
+            fresh = self._extract(raw.subset(missing), batch_size)
+            self.stats.seconds += time.perf_counter() - start
+            self.stats.computed += len(missing)
+            if stored["features"] is None:
+                stored["features"] = torch.zeros(len(raw), fresh.shape[1], dtype=fresh.dtype)
+            stored["features"][missing] = fresh
+            have[missing] = True
+            if self.enabled:
+                self._save(path, stored)
+        return stored["features"][index].to(self.pipeline.device)
+
+    def _load(self, path: Path, n: int) -> dict[str, Any]:
+        """The cache file's contents, read once per case (train and val share the training file)."""
+        if path not in self._loaded:
+            if self.enabled and path.exists():
+                self._loaded[path] = torch.load(path, weights_only=True)
+                self.stats.files.append(path.name)
+            else:
+                self._loaded[path] = {"have": torch.zeros(n, dtype=torch.bool), "features": None}
+                if self.enabled:
+                    self.stats.files.append(path.name)
+        return self._loaded[path]
+
+    @torch.inference_mode()
+    def _extract(self, images: ImageSet, batch_size: int) -> torch.Tensor:
+        captured: list[torch.Tensor] = []
+        hook = self.head.register_forward_pre_hook(lambda module, inputs: captured.append(inputs[0].float().cpu()))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for x, _ in self.pipeline.batches(self.pipeline.to_device(images), batch_size, shuffle=False):
+                with self.autocast():
+                    self.model(x)
+        finally:
+            hook.remove()
+            self.model.train(was_training)
+        return torch.cat(captured).flatten(1)
+
+    @staticmethod
+    def _save(path: Path, stored: dict[str, torch.Tensor]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(stored, tmp)
+        os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""Engine: devices, the fit loop, evaluation, verification, timing and the case runner."""

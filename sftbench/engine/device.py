@@ -1,0 +1,53 @@
+"""The device a run uses, its GPU requirement, and process-wide seeding and determinism."""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto | cpu | cuda[:N] | mps, checked against what this machine has."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} was asked for but no CUDA GPU is visible; use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} does not exist (this machine has {torch.cuda.device_count()} GPU(s))")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' is not available on this machine; use --device cpu or auto")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def device_for_suite(suite: str, requires_gpu: bool, requested: str) -> torch.device:
+    """The device to run a suite on. `requires_gpu: true` means: with `auto`, refuse unless a CUDA GPU
+    is visible; a device named explicitly (`cpu`, `cuda:1`) is the user's decision and is used."""
+    device = resolve_device(requested)
+    if requires_gpu and requested == "auto" and device.type != "cuda":
+        raise ConfigError(f"suite {suite!r} needs a GPU (requires_gpu: true) and none is visible; run it on a "
+                          "GPU machine, or pass the device explicitly (`--device cpu`) to run it on the CPU anyway")
+    return device
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # seeds every CUDA device too
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)

@@ -1,0 +1,209 @@
+"""Run cases: seed, data, backbone, strategy, fit, evaluate; one Record per case, failures isolated."""
+from __future__ import annotations
+
+import gc
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from ..backbones.factory import Backbone, build_backbone
+from ..data.features import FeatureCache
+from ..data.pipeline import BatchPipeline, Preprocessing, choose_placement
+from ..data.splits import load_raw, make_splits
+from ..data.types import ImageSet, Splits
+from ..errors import SftbenchError
+from ..results.environment import environment, utc_now
+from ..results.record import SCHEMA_VERSION, Record
+from ..results.store import Store
+from ..schema import TrainSpec
+from ..strategies.base import Strategy
+from ..strategies.lookup import build_strategy
+from ..suite.cases import Case
+from .device import seed_everything
+from .evaluate import autocast, classification_metrics, evaluate
+from .fit import FeatureSource, FitConfig, FitData, FitResult, fit
+from .modes import freeze_batchnorm
+from .observer import Observer, SilentObserver
+from .timing import peak_memory, reset_peak_memory
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    device: torch.device
+    data_root: Optional[str] = None
+    suite_dir: Optional[Path] = None  # for the git commit in the fingerprint
+
+
+class _Phases:
+    """Wall time per phase (data, build, train, eval), device-synchronised by the callers' work."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.current: Optional[str] = None
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        self.current = name
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 4)
+
+
+@dataclass
+class _Built:
+    """A case's model and data, ready to train."""
+
+    backbone: Backbone
+    strategy: Strategy
+    pipeline: BatchPipeline
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+    cache: FeatureCache
+    forward: Any
+
+
+def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
+             observer: Observer = SilentObserver()) -> Record:
+    """Run one case; a failure becomes a record with status `failed`, never an exception.
+
+    KeyboardInterrupt is not caught: an interrupted case leaves no record and is re-run by --resume.
+    """
+    fields: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "suite": case.suite, "run_id": run_id, "case_id": case.case_id,
+        "run_key": case.run_key, "seed": case.seed, "spec_hash": case.spec_hash, "spec": case.to_record(),
+        "labels": {"backbone": case.backbone.label, "dataset": case.dataset.label, "strategy": case.strategy.label},
+        "env": environment(options.device, options.suite_dir), "started_at": utc_now(),
+    }
+    phases = _Phases()
+    try:
+        _execute(case, options, fields, phases, observer)
+        fields["status"] = "ok"
+    except Exception as err:  # one bad case must not stop the suite
+        fields["status"] = "failed"
+        fields["error"] = _error(err, phases.current)
+    finally:
+        fields["timings_s"] = {**phases.seconds, "total": round(sum(phases.seconds.values()), 4)}
+        fields["memory"] = peak_memory(options.device)
+        fields["finished_at"] = utc_now()
+        gc.collect()
+        if options.device.type == "cuda":
+            torch.cuda.empty_cache()
+    return Record.model_validate(fields)
+
+
+def _error(err: Exception, phase: Optional[str]) -> dict[str, Any]:
+    ours = isinstance(err, SftbenchError)
+    return {"type": type(err).__name__, "message": str(err) if ours else f"{type(err).__name__}: {err}",
+            "phase": phase, "traceback": None if ours else "".join(traceback.format_exception(err))}
+
+
+def _execute(case: Case, options: RunOptions, fields: dict[str, Any], phases: _Phases, observer: Observer) -> None:
+    device, cfg = options.device, case.train
+    reset_peak_memory(device)
+    seed_everything(case.seed, cfg.deterministic)
+    with phases("data"):
+        splits = make_splits(load_raw(case.dataset, options.data_root), case.dataset, case.seed)
+        fields["dataset"] = {"source": splits.source, "classes": list(splits.classes), "sizes": splits.sizes()}
+    with phases("build"):
+        built = _build(case, splits, device, fields)
+    with phases("train"):
+        data = FitData(built.train, built.val, _feature_source(built.cache, splits, cfg))
+        config = FitConfig(cfg, case.seed, case.strategy.name, built.forward, observer.epoch_ended)
+        fitted = fit(built.backbone, built.strategy, data, built.pipeline, config)
+        fields["features"] = built.cache.stats.to_record()
+    with phases("eval"):
+        scored = evaluate(built.backbone.model, built.test, built.pipeline, cfg, built.forward)
+    fields.update(_outcome(case, built, fitted, scored, splits.num_classes))
+
+
+def _build(case: Case, splits: Splits, device: torch.device, fields: dict[str, Any]) -> _Built:
+    cfg = case.train
+    strategy = build_strategy(case.strategy.name, case.strategy.params)
+    backbone = build_backbone(case.backbone, splits.num_classes)
+    if strategy.bn == "frozen":
+        backbone.model = freeze_batchnorm(backbone.model)
+    strategy.check(backbone)
+    backbone.model.to(device)
+    if cfg.channels_last:
+        backbone.model.to(memory_format=torch.channels_last)
+    forward = torch.compile(backbone.model, mode=cfg.compile) if cfg.compile else backbone.model
+    prep = Preprocessing(
+        image_size=cfg.image_size or backbone.input_size, mean=backbone.mean, std=backbone.std,
+        interpolation=backbone.interpolation, augment=case.dataset.augment, channels_last=cfg.channels_last,
+    )
+    pipeline = BatchPipeline(prep, device)
+    sizes = sum(s.images.numel() for s in (splits.train, splits.val, splits.test))
+    placement = choose_placement(case.dataset.placement, sizes, device)
+    train, val, test = (pipeline.to_device(s, placement) for s in (splits.train, splits.val, splits.test))
+    cache = FeatureCache(backbone.model, backbone.model.get_submodule(backbone.head_module), backbone.head_names,
+                         pipeline, lambda: autocast(device, cfg.precision), enabled=cfg.feature_cache)
+    fields["backbone"] = {"library": backbone.library, "weights_source": backbone.weights_source,
+                          "image_size": prep.image_size, "interpolation": prep.interpolation}
+    fields["data_path"] = {"placement": placement, "channels_last": cfg.channels_last, "compile": cfg.compile}
+    return _Built(backbone, strategy, pipeline, train, val, test, cache, forward)
+
+
+def _outcome(case: Case, built: _Built, fitted: FitResult, scored: Any, num_classes: int) -> dict[str, Any]:
+    trainable = fitted.plans[-1]["trainable_params"] if fitted.plans else 0
+    total = sum(p.numel() for p in built.backbone.model.parameters())
+    return {
+        "strategy": {"name": case.strategy.name, "params": built.strategy.params.model_dump(),
+                     "bn": built.strategy.bn, "plans": fitted.plans},
+        "metrics": {**classification_metrics(scored, num_classes), "final_train_loss": fitted.final_train_loss,
+                    "val_top1": fitted.history[-1]["val_top1"] if fitted.history else None},
+        "throughput": {
+            "train_path": fitted.train_path, "train_samples_per_s": fitted.train_samples_per_s,
+            "eval_samples_per_s": scored.samples_per_s, "timed_train_samples": fitted.timed_train_samples,
+            "timed_train_seconds": round(fitted.timed_train_seconds, 4), "train_steps": fitted.steps,
+        },
+        "params": {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0},
+        "history": fitted.history,
+    }
+
+
+def _feature_source(cache: FeatureCache, splits: Splits, cfg: TrainSpec) -> FeatureSource:
+    """Features of a split, memoised for the case: each split is fetched from the cache once."""
+    assert splits.raw is not None and splits.index is not None
+    raw, index, memo = splits.raw, splits.index, {}
+    batch = cfg.eval_batch_size or 2 * cfg.batch_size
+
+    def get(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if split not in memo:
+            source = raw.test if split == "test" else raw.train
+            digest = raw.digests["test" if split == "test" else "train"]
+            memo[split] = (cache.features(source, digest, index[split], batch),
+                           source.labels[index[split]].to(cache.pipeline.device))
+        return memo[split]
+
+    return get
+
+
+def run_and_store(case: Case, store: Store, options: RunOptions, observer: Observer = SilentObserver()) -> Record:
+    """Run one case and append its record the moment it exists: the one run-then-append workflow."""
+    record = run_case(case, options, store.run_id, observer)
+    store.append(record)
+    observer.case_finished(record)
+    return record
+
+
+def run_cases(cases: list[Case], store: Store, options: RunOptions, observer: Observer = SilentObserver(),
+              resume: bool = False) -> list[Record]:
+    """Run every case (skipping, with `resume`, those the store already holds as finished)."""
+    done = store.finished_keys() if resume else set()
+    records = []
+    for index, case in enumerate(cases):
+        if (case.run_key, case.spec_hash) in done:
+            observer.case_skipped(case)
+            continue
+        observer.case_started(index, len(cases), case)
+        records.append(run_and_store(case, store, options, observer))
+    return records

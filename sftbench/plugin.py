@@ -1,0 +1,210 @@
+"""Suites as pytest tests: `pytest benchmarks/quickstart.yaml` collects one item per case and seed.
+
+Each item runs through the same library functions as `sftbench run`, appends to the same results
+store, and passes or fails by the same verdict logic as `sftbench check` (judged on its own seed
+against the baseline's seeds). Registered through the `pytest11` entry point.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+import yaml
+
+from . import options as shared
+from .api import make_case
+from .engine.device import device_for_suite, resolve_device
+from .engine.runner import RunOptions, run_and_store
+from .errors import DatasetUnavailableError, SftbenchError, WeightsUnavailableError
+from .regression.baselines import Baseline
+from .regression.compare import Status, Verdict
+from .regression.gate import bless, default_baselines_dir, judge, pick_baseline
+from .report.benchmark_json import write_benchmark_json
+from .results.environment import new_run_id
+from .results.record import Record
+from .results.store import Store
+from .schema import Suite
+from .suite.cases import Case, expand
+from .suite.loader import load_suite
+
+UNAVAILABLE = {DatasetUnavailableError.__name__, WeightsUnavailableError.__name__}
+_STATE_KEY = pytest.StashKey["_Session"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sftbench", "sftbench suites")
+    for option in (shared.DEVICE, shared.SEEDS, shared.DATA_ROOT, shared.OUT, shared.BENCHMARK_JSON):
+        group.addoption(f"--sftbench-{option.name}", default=option.default, help=option.help)
+    group.addoption(f"--sftbench-{shared.UPDATE_BASELINES.name}", action="store_true",
+                    default=shared.UPDATE_BASELINES.default, help=shared.UPDATE_BASELINES.help)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_STATE_KEY] = _Session(config)
+    for axis in ("backbone", "dataset", "strategy"):
+        config.addinivalue_line("markers", f"{axis}_<label>: sftbench cases by {axis} (e.g. -m {axis}_full)")
+
+
+def marker_name(axis: str, label: str) -> str:
+    return f"{axis}_" + re.sub(r"\W", "_", label)
+
+
+def _looks_like_suite(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "matrix" in data and "name" in data
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> Optional[pytest.Collector]:
+    if file_path.suffix in (".yaml", ".yml") and _looks_like_suite(file_path):
+        return SuiteFile.from_parent(parent, path=file_path)
+    return None
+
+
+class SuiteFile(pytest.File):
+    def collect(self):  # type: ignore[override]
+        session: _Session = self.config.stash[_STATE_KEY]
+        try:
+            suite = load_suite(self.path)
+            cases = expand(suite, source=str(self.path), seeds=shared.parse_seeds(session.option("seeds")))
+        except SftbenchError as err:
+            raise self.CollectError(str(err)) from None
+        for case in cases:
+            item = CaseItem.from_parent(self, name=f"{suite.name}::{case.run_key}", case=case, suite=suite)
+            for axis, label in (("backbone", case.backbone.label), ("dataset", case.dataset.label),
+                                ("strategy", case.strategy.name)):
+                name = marker_name(axis, label)
+                if name not in session.markers:  # registered, so --strict-markers accepts them
+                    session.markers.add(name)
+                    self.config.addinivalue_line("markers", f"{name}: sftbench {axis} {label}")
+                item.add_marker(name)
+            yield item
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, self.CollectError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class CaseFailed(Exception):
+    """The item's verdict: carries the sentence pytest shows."""
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, case: Case, suite: Suite, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.case, self.suite = case, suite
+
+    def runtest(self) -> None:
+        session: _Session = self.config.stash[_STATE_KEY]
+        options = session.run_options(self.suite)
+        if options is None:
+            pytest.skip(session.skip_reason)
+        record = run_and_store(self.case, session.store(self.suite.name), options)
+        session.records.append(record)
+        if not record.ok and record.error is not None and record.error.type in UNAVAILABLE:
+            pytest.skip(record.error.message)
+        verdict = session.verdict(self.path, self.suite.name, self.case, record)
+        self.user_properties.append(("sftbench_status", verdict.status.value))
+        if verdict.status in (Status.REGRESSED, Status.FAILED):
+            raise CaseFailed(f"{verdict.status.value}: {verdict.reason}")
+        if verdict.status is Status.NEW:
+            self.add_report_section("call", "sftbench", f"NEW: {verdict.reason}")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CaseFailed):
+            return f"{self.name}: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"sftbench case {self.case.run_key}"
+
+
+class _Session:
+    """Per pytest session: one results file per suite, the device, and the records for the end."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.records: list[Record] = []
+        self.markers: set[str] = set()
+        self._baselines: dict[tuple[Path, str], Optional[Baseline]] = {}  # baseline files, read once per session
+        self._stores: dict[str, Store] = {}
+        self.run_id = "pytest-" + new_run_id()
+        self.skip_reason = ""
+
+    def option(self, name: str) -> Any:
+        return self.config.getoption(f"--sftbench-{name}")
+
+    def run_options(self, suite: Suite) -> Optional[RunOptions]:
+        """The suite's device, with `requires_gpu` meaning what it means for `sftbench run`."""
+        try:
+            device = device_for_suite(suite.name, suite.requires_gpu, self.option(shared.DEVICE.name))
+        except SftbenchError as err:
+            self.skip_reason = str(err)
+            return None
+        return RunOptions(device, self.option(shared.DATA_ROOT.name))
+
+    def store(self, suite: str) -> Store:
+        if suite not in self._stores:
+            self._stores[suite] = Store.for_run(Path(self.option(shared.OUT.name)), suite, self.run_id)
+        return self._stores[suite]
+
+    def verdict(self, suite_path: Path, suite: str, case: Case, record: Record) -> Verdict:
+        """This seed alone against the baseline's seeds (other baseline cases are not MISSING here)."""
+        key = (suite_path, record.hardware_key)
+        if key not in self._baselines:
+            self._baselines[key] = pick_baseline(None, default_baselines_dir(suite_path), suite, key[1])
+        [verdict] = judge([case], [record], self._baselines[key], only={case.case_id})
+        return verdict
+
+
+@pytest.fixture
+def sftbench_case(request: pytest.FixtureRequest):
+    """Factory fixture: `record = sftbench_case("resnet18", "cifar10", "linear_probe", epochs=1)`.
+
+    Builds the case with `sftbench.api.make_case` (suite-file validation), runs it on the
+    session's `--sftbench-device` and returns its record; a failed case fails the test."""
+    session: _Session = request.config.stash[_STATE_KEY]
+
+    def run(backbone: Any, dataset: Any, strategy: Any = "full", **kwargs: Any) -> Record:
+        case = make_case(backbone, dataset, strategy, **kwargs)
+        options = RunOptions(resolve_device(session.option(shared.DEVICE.name)), session.option(shared.DATA_ROOT.name))
+        record = run_and_store(case, session.store(case.suite), options)
+        session.records.append(record)
+        if not record.ok and record.error is not None:
+            if record.error.type in UNAVAILABLE:
+                pytest.skip(record.error.message)
+            pytest.fail(f"{case.run_key} failed during {record.error.phase}: {record.error.message}")
+        return record
+
+    return run
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state: Optional[_Session] = session.config.stash.get(_STATE_KEY, None)
+    if state is None or not state.records:
+        return
+    target = state.option(shared.BENCHMARK_JSON.name)
+    if target:
+        write_benchmark_json(Path(target), state.records)
+    if state.option(shared.UPDATE_BASELINES.name):
+        _update_baselines(session, state)
+
+
+def _update_baselines(session: pytest.Session, state: _Session) -> None:
+    by_suite: dict[str, list[Record]] = {}
+    for record in state.records:
+        by_suite.setdefault(record.suite, []).append(record)
+    suite_paths = {item.suite.name: item.path for item in session.items if isinstance(item, CaseItem)}
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for suite, records in by_suite.items():
+        if suite not in suite_paths:  # records of the sftbench_case fixture belong to no suite file
+            continue
+        for blessing in bless(records, suite, default_baselines_dir(suite_paths[suite])):
+            if reporter:
+                reporter.write_line(f"sftbench: blessed {blessing.cases} case(s) into {blessing.path}"
+                                    + (f"; refused {blessing.refused}" if blessing.refused else ""))

@@ -1,0 +1,1 @@
+"""Regression: case summaries, baseline files, statistics and verdicts, the gate workflow."""

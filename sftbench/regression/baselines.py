@@ -1,0 +1,131 @@
+"""Baseline files: `baselines/<suite>/<hardware-key>.json`, one entry per case id, stable key order."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import ResultsFormatError, SftbenchError
+from ..results.environment import utc_now
+from .summary import CaseSummary, mean_std, median
+
+BASELINE_SCHEMA_VERSION = 1
+ENV_KEYS = ("sftbench", "torch", "torchvision", "timm", "python", "device_name", "cuda", "cudnn", "git_commit")
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class AccuracyStats(_Part):
+    values: dict[str, float]  # seed -> top-1
+    mean: Optional[float] = None
+    std: Optional[float] = None
+    n: int
+
+
+class MedianStat(_Part):
+    median: Optional[float] = None
+    n: int = 0
+
+
+class BaselineEntry(_Part):
+    spec_hash: str
+    accuracy: AccuracyStats
+    train_samples_per_s: MedianStat = MedianStat()
+    eval_samples_per_s: MedianStat = MedianStat()
+    peak_mb: MedianStat = MedianStat()
+    env: dict[str, Any] = Field(default_factory=dict)
+    date: str = ""
+
+    @property
+    def accuracy_values(self) -> list[float]:
+        return [self.accuracy.values[k] for k in sorted(self.accuracy.values, key=int)]
+
+
+class Baseline(_Part):
+    suite: str
+    hardware_key: str
+    cases: dict[str, BaselineEntry] = Field(default_factory=dict)
+    path: Optional[Path] = Field(None, exclude=True)
+
+    def to_json(self) -> str:
+        data = {"schema_version": BASELINE_SCHEMA_VERSION, **self.model_dump(mode="json")}
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def baseline_path(root: Path, suite: str, hardware_key: str) -> Path:
+    return root / suite / f"{hardware_key}.json"
+
+
+def load_baseline(path: Path) -> Baseline:
+    try:
+        data = json.loads(path.read_text())
+    except OSError as err:
+        raise SftbenchError(f"cannot read baseline {str(path)!r} ({err.strerror}); check the path") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        line = f" (line {err.lineno})" if isinstance(err, json.JSONDecodeError) else ""
+        raise ResultsFormatError(f"baseline {path} is not valid JSON{line}; restore it from git or re-bless it "
+                                 "with `sftbench baseline update`") from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version != BASELINE_SCHEMA_VERSION:
+        raise ResultsFormatError(f"baseline {path} has schema version {version!r}, but this sftbench reads version "
+                                 f"{BASELINE_SCHEMA_VERSION}; upgrade sftbench to read it, or re-bless it with "
+                                 "`sftbench baseline update`")
+    try:
+        return Baseline.model_validate({**data, "path": path})
+    except ValidationError as err:
+        where = ".".join(map(str, err.errors()[0]["loc"]))
+        raise ResultsFormatError(f"baseline {path}: field {where!r} is missing or invalid; restore the file from "
+                                 "git or re-bless it with `sftbench baseline update`") from None
+
+
+def find_baseline(root: Path, suite: str, hardware_key: str) -> Optional[Baseline]:
+    path = baseline_path(root, suite, hardware_key)
+    return load_baseline(path) if path.exists() else None
+
+
+def _round(value: Optional[float], digits: int) -> Optional[float]:
+    return None if value is None else round(value, digits)
+
+
+def entry_from_summary(summary: CaseSummary) -> BaselineEntry:
+    """Rounded so diffs show real changes: accuracy to 1e-6, speeds to 0.01/s, memory to 0.1 MB."""
+    mean, std = mean_std(summary.accuracy_values)
+    env = summary.env
+    return BaselineEntry(
+        spec_hash=summary.spec_hash,
+        accuracy=AccuracyStats(values={str(seed): summary.accuracy[seed] for seed in sorted(summary.accuracy)},
+                               mean=_round(mean, 6), std=_round(std, 6), n=len(summary.accuracy)),
+        train_samples_per_s=MedianStat(median=_round(median(summary.train_throughput), 2), n=len(summary.train_throughput)),
+        eval_samples_per_s=MedianStat(median=_round(median(summary.eval_throughput), 2), n=len(summary.eval_throughput)),
+        peak_mb=MedianStat(median=_round(median(summary.peak_mb), 1), n=len(summary.peak_mb)),
+        env={k: env.get(k) if env else None for k in ENV_KEYS},
+        date=utc_now(),
+    )
+
+
+def update_baseline(existing: Optional[Baseline], summaries: dict[str, CaseSummary], suite: str,
+                    hardware_key: str) -> tuple[Baseline, list[str]]:
+    """Refresh the entries of the summarised cases; failed cases are refused (and returned)."""
+    baseline = existing or Baseline(suite=suite, hardware_key=hardware_key)
+    refused = []
+    for case_id, summary in sorted(summaries.items()):
+        if summary.failed:
+            refused.append(f"{case_id} ({'; '.join(summary.errors)})")
+            continue
+        if summary.hardware_key != hardware_key:
+            raise SftbenchError(f"results for {case_id!r} come from hardware {summary.hardware_key!r}, not "
+                                f"{hardware_key!r}; bless each hardware's results into its own baseline file")
+        baseline.cases[case_id] = entry_from_summary(summary)
+    return baseline, refused
+
+
+def write_baseline(baseline: Baseline, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(baseline.to_json())
+    os.replace(tmp, path)

@@ -1,0 +1,115 @@
+"""The regression gate, written once for the CLI, the pytest plugin and the Python API:
+records + a baseline -> verdicts (optionally confirming regressions by re-running), the exit
+code they imply, and blessing records into a baseline."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ..errors import SftbenchError
+from ..exit_codes import ExitCode
+from ..results.record import Record
+from ..results.store import Store, read_records, result_files
+from ..suite.cases import Case
+from .baselines import (
+    Baseline,
+    baseline_path,
+    find_baseline,
+    load_baseline,
+    update_baseline,
+    write_baseline,
+)
+from .compare import Status, Verdict, check
+from .summary import summarise
+
+Rerun = Callable[[list[Case]], list[Record]]  # runs extra seeds and returns every record they produced
+
+
+def default_baselines_dir(suite_path: Path) -> Path:
+    """`baselines/` next to the suite's folder (repo checkout, ./benchmarks, or installed share/)."""
+    return suite_path.resolve().parent.parent / "baselines"
+
+
+def load_records(files: Iterable[Path], out_dir: Path, suite: str) -> list[Record]:
+    """Records from the given files/folders, or from the latest run of the suite under out_dir."""
+    paths = result_files(files)
+    if not paths:
+        latest = Store.latest(out_dir, suite)
+        if latest is None:
+            raise SftbenchError(f"no results for suite {suite!r} under {out_dir}; run `sftbench run --suite {suite}` "
+                                "first or pass result files")
+        paths = [latest.path]
+    return [r for p in paths for r in read_records(p) if r.suite == suite]
+
+
+def hardware_of(records: list[Record]) -> str:
+    keys = {r.hardware_key for r in records}
+    if len(keys) > 1:
+        raise SftbenchError(f"the results mix hardware keys {sorted(keys)}; check one hardware's results at a time")
+    return keys.pop() if keys else "cpu"
+
+
+def pick_baseline(explicit: Optional[Path], baselines_dir: Path, suite: str, hardware_key: str) -> Optional[Baseline]:
+    if explicit is not None:
+        return load_baseline(explicit)
+    return find_baseline(baselines_dir, suite, hardware_key)
+
+
+def judge(cases: list[Case], records: list[Record], baseline: Optional[Baseline],
+          only: Optional[set[str]] = None) -> list[Verdict]:
+    """One verdict per case; `only` limits the judgement to those case ids (the rest are not MISSING)."""
+    if baseline is not None and only is not None:
+        baseline = baseline.model_copy(update={"cases": {k: v for k, v in baseline.cases.items() if k in only}})
+    thresholds = {c.case_id: c.thresholds for c in cases}
+    return check(summarise(records), baseline, thresholds)
+
+
+def confirm_regressions(verdicts: list[Verdict], cases: list[Case], records: list[Record], extra_seeds: int,
+                        baseline: Optional[Baseline], rerun: Rerun) -> list[Verdict]:
+    """Re-run each REGRESSED case with `extra_seeds` new seeds, then judge all its seeds again."""
+    regressed = {v.case_id for v in verdicts if v.status is Status.REGRESSED}
+    if not regressed or extra_seeds <= 0:
+        return verdicts
+    extra: list[Case] = []
+    for case_id in sorted(regressed):
+        family = [c for c in cases if c.case_id == case_id]
+        start = max(c.seed for c in family) + 1
+        extra += [dataclasses.replace(family[0], seed=s) for s in range(start, start + extra_seeds)]
+    confirmed = {v.case_id: v for v in judge(cases + extra, records + rerun(extra), baseline)}
+    return [dataclasses.replace(confirmed[v.case_id], initial=v) if v.case_id in regressed else v for v in verdicts]
+
+
+def exit_code(verdicts: list[Verdict], strict: bool = False) -> ExitCode:
+    """OK: pass/improved/noise/new; CASE_FAILED: a case failed; REGRESSION: a regression (or, with
+    strict, a MISSING or INCOMPARABLE case)."""
+    statuses = {v.status for v in verdicts}
+    if Status.FAILED in statuses:
+        return ExitCode.CASE_FAILED
+    if Status.REGRESSED in statuses or (strict and statuses & {Status.MISSING, Status.INCOMPARABLE}):
+        return ExitCode.REGRESSION
+    return ExitCode.OK
+
+
+@dataclass(frozen=True)
+class Blessing:
+    path: Path
+    cases: int  # entries in the file after blessing
+    refused: list[str]  # failed cases, with their errors
+
+
+def bless(records: list[Record], suite: str, baselines_dir: Path) -> list[Blessing]:
+    """Write the records' cases into their hardware's baseline file (other entries are kept)."""
+    by_hardware: dict[str, list[Record]] = {}
+    for record in records:
+        by_hardware.setdefault(record.hardware_key, []).append(record)
+    done = []
+    for hardware, group in sorted(by_hardware.items()):
+        existing = find_baseline(baselines_dir, suite, hardware)
+        updated, refused = update_baseline(existing, summarise(group), suite, hardware)
+        target = baseline_path(baselines_dir, suite, hardware)
+        write_baseline(updated, target)
+        done.append(Blessing(target, len(updated.cases), refused))
+    return done

@@ -1,0 +1,1 @@
+"""Report: leaderboard data and tables, verdict reports (rich, Markdown, JUnit, JSON), plots, pytest-benchmark JSON."""

@@ -1,0 +1,225 @@
+"""The suite schema: pydantic models of a suite file. A leaf: it imports no component.
+
+Names (backbones, datasets, strategies) are checked by the catalog that the loader hands to
+pydantic's validation context (`suite.catalog`); validated without one, names are taken as given.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Protocol, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+
+class NameChecker(Protocol):
+    """What the schema asks of a catalog: raise ValueError (with the fix) for an unknown name."""
+
+    def check_backbone(self, name: str) -> None: ...
+    def check_dataset(self, name: str) -> None: ...
+    def check_strategy(self, name: str, params: dict[str, Any]) -> None: ...
+
+
+def _catalog(info: ValidationInfo) -> Optional[NameChecker]:
+    return (info.context or {}).get("catalog")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- training hyperparameters ("defaults" and per-case overrides) -------------------------------
+
+
+class OptimizerSpec(Strict):
+    name: Literal["sgd", "adamw"] = "sgd"
+    lr: PositiveFloat = 0.01
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)  # sgd only
+    weight_decay: NonNegativeFloat = 0.0
+    nesterov: bool = False
+
+
+class ScheduleSpec(Strict):
+    name: Literal["constant", "cosine"] = "cosine"
+    warmup_epochs: NonNegativeFloat = 0.0  # linear warm-up of the learning rate, in epochs
+
+
+class TrainSpec(Strict):
+    epochs: PositiveInt = 1
+    batch_size: PositiveInt = 32
+    eval_batch_size: Optional[PositiveInt] = None  # None: 2 x batch_size
+    optimizer: OptimizerSpec = OptimizerSpec()
+    schedule: ScheduleSpec = ScheduleSpec()
+    image_size: Optional[PositiveInt] = None  # None: the backbone's pretrained input size
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    grad_clip_norm: Optional[PositiveFloat] = None
+    max_steps_per_epoch: Optional[PositiveInt] = None  # cap for smoke runs
+    timing_warmup_steps: NonNegativeInt = 2  # first train steps left out of throughput
+    deterministic: bool = True  # deterministic kernels; disables cudnn.benchmark
+    channels_last: bool = False  # NHWC memory format for model and batches (faster convs with AMP)
+    compile: Optional[Literal["default", "reduce-overhead", "max-autotune"]] = None  # torch.compile mode
+    feature_cache: bool = True  # probes train the head on cached frozen-backbone features
+    seeds: list[NonNegativeInt] = Field(default_factory=lambda: [0], min_length=1)
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds {seeds} repeat a value; list each seed once")
+        return seeds
+
+
+# --- the matrix axes ------------------------------------------------------------------------------
+
+
+class WeightsFile(Strict):
+    file: str
+
+
+def _shorthand(value: Any) -> Any:
+    """Matrix entries may be written as a bare name."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+def _slug_params(params: dict[str, Any]) -> str:
+    return "-".join(f"{k}{v}" for k, v in sorted(params.items()))
+
+
+class BackboneSpec(Strict):
+    name: str  # timm model name, or "torchvision:<name>"
+    weights: Union[Literal["pretrained", "random"], WeightsFile] = "pretrained"
+    id: Optional[str] = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)  # extra create_model arguments
+
+    @field_validator("name")
+    @classmethod
+    def _known_backbone(cls, name: str, info: ValidationInfo) -> str:
+        if (catalog := _catalog(info)) is not None:
+            catalog.check_backbone(name)
+        return name
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _weights_form(cls, value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"file"}:
+            return value
+        if value in ("pretrained", "random"):
+            return value
+        raise ValueError(f"weights {value!r} is not valid; use 'pretrained', 'random' or {{file: PATH}}")
+
+    @property
+    def label(self) -> str:
+        if self.id:
+            return self.id
+        base = self.name.split(":", 1)[-1]
+        if self.weights == "pretrained":
+            return base
+        return f"{base}-{'random' if self.weights == 'random' else 'file'}"
+
+
+class DatasetSpec(Strict):
+    name: str
+    id: Optional[str] = None
+    root: Optional[str] = None  # None: --data-root, else the sftbench cache
+    train_size: Optional[PositiveInt] = None  # training pool (train + validation) drawn with the seed
+    test_size: Optional[PositiveInt] = None  # fixed test subset, the same for every seed
+    val_fraction: float = Field(0.1, ge=0.0, le=0.5)
+    augment: Literal["none", "flip", "crop_flip"] = "none"
+    placement: Literal["auto", "device", "host"] = "auto"  # uint8 images on the accelerator, or streamed
+    options: dict[str, Any] = Field(default_factory=dict)  # dataset-specific (synthetic: sizes)
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, name: str, info: ValidationInfo) -> str:
+        if (catalog := _catalog(info)) is not None:
+            catalog.check_dataset(name)
+        return name
+
+    @property
+    def label(self) -> str:
+        return self.id or self.name
+
+
+class StrategySpec(Strict):
+    name: str
+    id: Optional[str] = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_strategy(self, info: ValidationInfo) -> "StrategySpec":
+        if (catalog := _catalog(info)) is not None:
+            catalog.check_strategy(self.name, self.params)
+        return self
+
+    @property
+    def label(self) -> str:
+        if self.id:
+            return self.id
+        return f"{self.name}-{_slug_params(self.params)}" if self.params else self.name
+
+
+class Matrix(Strict):
+    backbones: list[BackboneSpec] = Field(min_length=1)
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    strategies: list[StrategySpec] = Field(min_length=1)
+
+    @field_validator("backbones", "datasets", "strategies", mode="before")
+    @classmethod
+    def _expand_shorthand(cls, value: Any) -> Any:
+        return [_shorthand(v) for v in value] if isinstance(value, list) else value
+
+
+# --- regression thresholds (not part of the spec hash: they judge results, not produce them) ----
+
+
+class AccuracyThresholds(Strict):
+    abs_tol: NonNegativeFloat = 0.005  # 0.5 pp: about twice a 10k-image test set's sampling error
+    k_sigma: PositiveFloat = 3.0  # regress only beyond k x the seed noise of the difference
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)  # one-sided Welch test when both sides have >= 2 seeds
+    assumed_seed_std: NonNegativeFloat = 0.001  # seed std used when a side has a single seed (0.1 pp)
+
+
+class RelativeThreshold(Strict):
+    rel_tol: NonNegativeFloat
+
+
+class Thresholds(Strict):
+    accuracy: AccuracyThresholds = AccuracyThresholds()
+    throughput: RelativeThreshold = RelativeThreshold(rel_tol=0.10)  # higher is better
+    memory: RelativeThreshold = RelativeThreshold(rel_tol=0.15)  # lower is better
+
+
+class CaseSelector(Strict):
+    """Selects cases by backbone/dataset/strategy label (or name); a list means any of them."""
+
+    backbone: Optional[Union[str, list[str]]] = None
+    dataset: Optional[Union[str, list[str]]] = None
+    strategy: Optional[Union[str, list[str]]] = None
+
+
+class Override(Strict):
+    match: CaseSelector
+    set: dict[str, Any] = Field(default_factory=dict)  # training hyperparameters
+    thresholds: dict[str, Any] = Field(default_factory=dict)  # regression thresholds
+
+
+class Suite(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    version: PositiveInt = 1
+    requires_gpu: bool = False  # pytest skips it without CUDA; `sftbench run` refuses CPU unless asked
+    defaults: TrainSpec = TrainSpec()
+    thresholds: Thresholds = Thresholds()
+    matrix: Matrix
+    overrides: list[Override] = Field(default_factory=list)
+    exclude: list[CaseSelector] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Suite files: schema, catalog of names, loading, case expansion, discovery."""

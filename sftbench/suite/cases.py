@@ -1,0 +1,191 @@
+"""A suite's cases: the matrix minus excludes, overrides merged in, stable ids and spec hashes."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+from pydantic import ValidationError
+
+from ..errors import ConfigError, did_you_mean
+from ..schema import (
+    BackboneSpec,
+    CaseSelector,
+    DatasetSpec,
+    Matrix,
+    StrategySpec,
+    Suite,
+    Thresholds,
+    TrainSpec,
+)
+from ..strategies.lookup import build_strategy
+from .messages import format_validation_error
+
+SPEC_HASH_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Case:
+    suite: str
+    backbone: BackboneSpec
+    dataset: DatasetSpec
+    strategy: StrategySpec
+    train: TrainSpec
+    seed: int
+    thresholds: Thresholds = field(default_factory=Thresholds, compare=False)
+    case_id: str = field(init=False)  # without the seed: seeds of one case pool in baselines
+    spec_hash: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        case_id = f"{self.backbone.label}-{self.dataset.label}-{self.strategy.label}"
+        object.__setattr__(self, "case_id", case_id)
+        object.__setattr__(self, "spec_hash", spec_hash(self.normalised_spec()))
+
+    @property
+    def run_key(self) -> str:
+        """One seed of one case: the unit the runner executes and the store records."""
+        return f"{self.case_id}-seed{self.seed}"
+
+    def normalised_spec(self) -> dict[str, Any]:
+        """Everything that can change a result; labels, data location and seed list excluded."""
+        return {
+            "hash_version": SPEC_HASH_VERSION,
+            "backbone": self.backbone.model_dump(exclude={"id"}),
+            "dataset": self.dataset.model_dump(exclude={"id", "root"}),
+            "strategy": {"name": self.strategy.name, "params": resolved_strategy_params(self.strategy)},
+            "train": self.train.model_dump(exclude={"seeds"}),
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "backbone": self.backbone.model_dump(mode="json"),
+            "dataset": self.dataset.model_dump(mode="json"),
+            "strategy": self.strategy.model_dump(mode="json"),
+            "train": self.train.model_dump(mode="json", exclude={"seeds"}),
+        }
+
+
+def resolved_strategy_params(strategy: StrategySpec) -> dict[str, Any]:
+    """Parameters with every default filled in (and the effective BN policy), so a changed
+    default changes the hash of the cases that relied on it."""
+    built = build_strategy(strategy.name, strategy.params)
+    return {**built.params.model_dump(), "bn": built.bn}
+
+
+def spec_hash(normalised: dict[str, Any]) -> str:
+    blob = json.dumps(normalised, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _selects(selector: CaseSelector, b: BackboneSpec, d: DatasetSpec, s: StrategySpec) -> bool:
+    def hit(wanted: Optional[Union[str, list[str]]], *candidates: str) -> bool:
+        if wanted is None:
+            return True
+        wanted_list = [wanted] if isinstance(wanted, str) else wanted
+        return any(c in wanted_list for c in candidates)
+
+    return (
+        hit(selector.backbone, b.label, b.name)
+        and hit(selector.dataset, d.label, d.name)
+        and hit(selector.strategy, s.label, s.name)
+    )
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_selector(selector: CaseSelector, matrix: Matrix, where: str) -> None:
+    axes = {
+        "backbone": [x for b in matrix.backbones for x in (b.label, b.name)],
+        "dataset": [x for d in matrix.datasets for x in (d.label, d.name)],
+        "strategy": [x for s in matrix.strategies for x in (s.label, s.name)],
+    }
+    for axis, known in axes.items():
+        wanted = getattr(selector, axis)
+        for value in [wanted] if isinstance(wanted, str) else wanted or []:
+            if value not in known:
+                raise ConfigError(
+                    f"{where}.{axis}: {value!r} matches no {axis} in the matrix"
+                    f"{did_you_mean(value, known)}; use one of {sorted(set(known))}"
+                )
+
+
+def _resolved(suite: Suite, b: BackboneSpec, d: DatasetSpec, s: StrategySpec, source: str) -> tuple[TrainSpec, Thresholds]:
+    """Defaults with every matching override deep-merged in, in file order."""
+    train, thresholds = suite.defaults.model_dump(), suite.thresholds.model_dump()
+    last_train = last_thresholds = None
+    for index, override in enumerate(suite.overrides):
+        if _selects(override.match, b, d, s):
+            train = _deep_merge(train, override.set)
+            thresholds = _deep_merge(thresholds, override.thresholds)
+            last_train = index if override.set else last_train
+            last_thresholds = index if override.thresholds else last_thresholds
+    return (_validated(TrainSpec, train, source, ("overrides", last_train, "set"), ("defaults",), last_train),
+            _validated(Thresholds, thresholds, source, ("overrides", last_thresholds, "thresholds"), ("thresholds",),
+                       last_thresholds))
+
+
+def _validated(model: Any, data: dict[str, Any], source: str, override_loc: tuple[Any, ...],
+               default_loc: tuple[Any, ...], override_index: Optional[int]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        prefix = override_loc if override_index is not None else default_loc
+        raise ConfigError(format_validation_error(err, source, prefix=prefix, root=model)) from None
+
+
+def expand(
+    suite: Suite,
+    *,
+    source: str = "<suite>",
+    seeds: Optional[list[int]] = None,
+    epochs: Optional[int] = None,
+) -> list[Case]:
+    """The matrix minus excludes, with overrides applied; `seeds`/`epochs` override every case."""
+    for i, override in enumerate(suite.overrides):
+        _check_selector(override.match, suite.matrix, f"{source}: overrides[{i}].match")
+    for i, selector in enumerate(suite.exclude):
+        _check_selector(selector, suite.matrix, f"{source}: exclude[{i}]")
+    cases: list[Case] = []
+    m = suite.matrix
+    for b in m.backbones:
+        for d in m.datasets:
+            for s in m.strategies:
+                if any(_selects(x, b, d, s) for x in suite.exclude):
+                    continue
+                train, thresholds = _resolved(suite, b, d, s, source)
+                _check_strategy_fits_data(s, d, source)
+                if epochs is not None:
+                    train = train.model_copy(update={"epochs": epochs})
+                for seed in seeds if seeds is not None else train.seeds:
+                    cases.append(Case(suite.name, b, d, s, train, seed, thresholds))
+    _check_unique(cases, source)
+    return cases
+
+
+def _check_strategy_fits_data(strategy: StrategySpec, dataset: DatasetSpec, source: str) -> None:
+    try:
+        build_strategy(strategy.name, strategy.params).check_data(augment=dataset.augment)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: strategy {strategy.label!r} with dataset {dataset.label!r}: {err}") from None
+
+
+def _check_unique(cases: list[Case], source: str) -> None:
+    seen: dict[str, Case] = {}
+    for case in cases:
+        other = seen.get(case.run_key)
+        if other is not None:
+            what = "the same case twice" if other.spec_hash == case.spec_hash else "two different cases with one id"
+            raise ConfigError(
+                f"{source}: the matrix yields {what} ({case.case_id!r}); remove the repeated entry "
+                "or give one of them a distinct `id:`"
+            )
+        seen[case.run_key] = case

@@ -1,0 +1,42 @@
+"""YAML -> validated `Suite`: names are checked through the catalog in pydantic's validation context."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+from pydantic import ValidationError
+
+from ..errors import ConfigError
+from ..schema import Suite
+from .cases import expand
+from .catalog import CATALOG
+from .messages import format_validation_error
+
+
+def parse_suite(data: Any, source: str = "<suite>") -> Suite:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must hold a mapping with `name` and `matrix`, not {type(data).__name__}")
+    try:
+        suite = Suite.model_validate(data, context={"catalog": CATALOG})
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+    expand(suite, source=source)  # surfaces override/exclude/id errors at load time
+    return suite
+
+
+def load_suite(path: Union[str, Path]) -> Suite:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        why = getattr(err, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"cannot read suite file {str(path)!r} ({why}); check the path") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: YAML syntax error ({problem}); fix the indentation or quoting there") from None
+    return parse_suite(data, str(path))

@@ -1,0 +1,46 @@
+"""What is already on disk keeps working: spec hashes, results and baselines written by earlier code."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from sftbench.regression.baselines import load_baseline
+from sftbench.report.leaderboard import print_summary
+from sftbench.results.store import read_records
+from sftbench.suite.cases import expand
+from sftbench.suite.loader import load_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).parent / "golden"
+FIXTURES = Path(__file__).parent / "fixtures"
+QUICKSTART_BASELINE = ROOT / "baselines" / "quickstart" / "cpu-intel-r-xeon-r-processor-2t.json"
+
+
+def _hashes(suite: Path) -> dict[str, str]:
+    return {c.case_id: c.spec_hash for c in expand(load_suite(suite), source=str(suite))}
+
+
+@pytest.mark.parametrize("suite", sorted(p.stem for p in (ROOT / "benchmarks").glob("*.yaml")))
+def test_spec_hashes_of_shipped_suites_are_unchanged(suite):
+    assert _hashes(ROOT / "benchmarks" / f"{suite}.yaml") == json.loads((GOLDEN / "spec_hashes.json").read_text())[suite]
+
+
+def test_quickstart_hashes_match_the_committed_baseline():
+    baseline = load_baseline(QUICKSTART_BASELINE)
+    assert {k: v.spec_hash for k, v in baseline.cases.items()} == _hashes(ROOT / "benchmarks" / "quickstart.yaml")
+
+
+def test_committed_baseline_round_trips_byte_for_byte():
+    assert load_baseline(QUICKSTART_BASELINE).to_json() == QUICKSTART_BASELINE.read_text()
+
+
+def test_results_written_by_schema_v1_code_read_and_render_as_before():
+    records = list(read_records(FIXTURES / "results-v1.jsonl"))
+    assert [r.seed for r in records] == [0, 1, 0, 1] and all(r.ok for r in records)
+    buffer = io.StringIO()
+    print_summary(Console(file=buffer, width=160, color_system=None), records, "tiny · run v1-fixture")
+    assert buffer.getvalue() == (GOLDEN / "run_summary_w160.txt").read_text()
