@@ -61,7 +61,8 @@ def _cache(model_name="test_efficientnet", image_size=32, tmp=None, seed=0):
     b = build_backbone(BackboneSpec(name=model_name, weights="random"), 3)
     pipe = BatchPipeline(Preprocessing(image_size, b.mean, b.std), torch.device("cpu"))
     head = b.model.get_submodule(b.head_module)
-    return b, FeatureCache(b.model, head, b.head_names, pipe, lambda: autocast(torch.device("cpu"), "fp32"), root=tmp)
+    return b, FeatureCache(b.model, head, b.head_names, pipe, lambda: autocast(torch.device("cpu"), "fp32"), root=tmp,
+                           chunk=5)
 
 
 def _images(n=20):
@@ -73,9 +74,9 @@ def _images(n=20):
 def test_cached_features_equal_fresh_ones_and_fill_incrementally(tmp_path):
     b, cache = _cache(tmp=tmp_path)
     data = _images()
-    first = cache.features(data, "d1", torch.arange(0, 10), batch_size=4)
+    first = cache.features(data, "d1", torch.arange(0, 10))
     assert cache.stats.computed == 10 and cache.stats.reused == 0
-    both = cache.features(data, "d1", torch.arange(5, 20), batch_size=4)
+    both = cache.features(data, "d1", torch.arange(5, 20))
     assert cache.stats.computed == 20 and cache.stats.reused == 5  # only the 10 new images were computed
     b.model.eval()
     with torch.no_grad():
@@ -92,8 +93,8 @@ def test_cache_key_changes_with_weights_data_and_preprocessing(tmp_path):
     assert a.prefix == same.prefix
     assert len({a.prefix, other_weights.prefix, other_size.prefix}) == 3
     data = _images()
-    a.features(data, "d1", torch.arange(4), 4)
-    same.features(data, "d2", torch.arange(4), 4)  # another dataset digest: another file, recomputed
+    a.features(data, "d1", torch.arange(4))
+    same.features(data, "d2", torch.arange(4))  # another dataset digest: another file, recomputed
     assert same.stats.computed == 4 and len(list((tmp_path / "features").glob("*.pt"))) == 2
 
 
@@ -130,3 +131,21 @@ def test_lbfgs_probe_and_amp_channels_last_run_on_cpu():
     lbfgs = run_case(expand(parse_suite({**probe_suite(), "matrix": {**probe_suite()["matrix"], "strategies": [
         {"name": "linear_probe", "params": {"probe": "lbfgs"}}]}}))[0], CPU)
     assert lbfgs.history[0]["phase"] == "lbfgs" and lbfgs.metrics.top1 > 0.9  # separable prototypes
+
+
+def test_probe_results_do_not_depend_on_the_cache_state(tmp_path, monkeypatch):
+    """Fresh caches (weights converted, features extracted), a cache partly filled by another seed's
+    split, and warm caches: identical top-1 and per-example results. Real Lite0 weights, because a
+    cold weight conversion once moved the global RNG and changed the new head's initialisation."""
+    monkeypatch.setenv("SFTBENCH_CACHE", str(tmp_path / "cache"))
+    suite = {"name": "cache", "defaults": {"epochs": 1, "batch_size": 32, "image_size": 64},
+             "matrix": {"backbones": ["tf_efficientnet_lite0"],
+                        "datasets": [{"name": "mnist5k", "train_size": 300, "test_size": 200}],
+                        "strategies": ["linear_probe"]}}
+    seed0, seed1 = (expand(parse_suite(suite), seeds=[s])[0] for s in (0, 1))
+    cold = run_case(seed0, CPU)
+    other = run_case(seed1, CPU)  # extracts the images seed 0 did not use
+    warm = run_case(seed0, CPU)
+    assert cold.features.computed > 0 and warm.features.computed == 0 and other.ok
+    assert warm.metrics == cold.metrics and warm.history == cold.history
+    assert warm.per_example == cold.per_example

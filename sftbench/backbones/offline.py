@@ -82,7 +82,9 @@ def converted_file(arch: str) -> Optional[Path]:
         return None
     target = cache_dir() / "weights" / f"{arch}-{source.stem.rsplit('-', 1)[-1]}-timm.pth"
     if not target.exists():
-        stage_sizes = [len(stage) for stage in timm.create_model(arch).blocks]
+        with torch.random.fork_rng(devices=[]):  # the conversion runs only on a cold cache: it must not
+            model = timm.create_model(arch)  # move the global RNG, or the new head's init would depend on it
+        stage_sizes = [len(stage) for stage in model.blocks]
         state = rename_lite_keys(torch.load(source, map_location="cpu", weights_only=True), stage_sizes)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(f".{os.getpid()}.tmp")

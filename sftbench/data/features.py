@@ -24,7 +24,8 @@ from .digest import tensor_digest
 from .pipeline import BatchPipeline
 from .types import ImageSet
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: features extracted in batches of one fixed shape
+CHUNK = 128  # images per extraction batch; the last one is padded, so every batch has the same shape
 
 
 def backbone_digest(model: nn.Module, head_names: frozenset[str]) -> str:
@@ -50,8 +51,9 @@ class FeatureCache:
     """Per (backbone, preprocessing, raw split) file holding features for any subset of its images."""
 
     def __init__(self, model: nn.Module, head: nn.Module, head_names: frozenset[str], pipeline: BatchPipeline,
-                 precision_context: Any, root: Optional[Path] = None, enabled: bool = True):
+                 precision_context: Any, root: Optional[Path] = None, enabled: bool = True, chunk: int = CHUNK):
         self.model, self.head, self.pipeline = model, head, pipeline
+        self.chunk = chunk
         self.autocast = precision_context
         self.root = (root or cache_dir()) / "features"
         self.enabled = enabled
@@ -67,16 +69,16 @@ class FeatureCache:
             f"v{CACHE_VERSION}|{backbone_digest(self.model, self.head_names)}|{prep.image_size}|{prep.mean}|"
             f"{prep.std}|{prep.interpolation}|{torch.__version__}".encode(), digest_size=12).hexdigest()
 
-    def features(self, raw: ImageSet, raw_digest: str, index: torch.Tensor, batch_size: int) -> torch.Tensor:
+    def features(self, raw: ImageSet, raw_digest: str, index: torch.Tensor) -> torch.Tensor:
         """Features (on the device) of raw.images[index], computing only what the cache lacks."""
         path = self.root / f"{self.prefix}-{raw_digest}.pt"
         stored = self._load(path, len(raw))
         have = stored["have"]
-        missing = index[~have[index]].unique()
         self.stats.reused += len(index) - int((~have[index]).sum())
+        missing = index[~have[index]].unique()
         if len(missing):
             start = time.perf_counter()
-            fresh = self._extract(raw.subset(missing), batch_size)
+            fresh = self._extract(raw.subset(missing), self.chunk)
             self.stats.seconds += time.perf_counter() - start
             self.stats.computed += len(missing)
             if stored["features"] is None:
@@ -101,6 +103,12 @@ class FeatureCache:
 
     @torch.inference_mode()
     def _extract(self, images: ImageSet, batch_size: int) -> torch.Tensor:
+        """Head inputs of `images`, in order. Every batch has the same shape (the last is padded with
+        copies of its last image), so the kernels chosen, and the features, never depend on how many
+        images were missing from the cache."""
+        n = len(images)
+        pad = torch.full(((-n) % batch_size,), n - 1, dtype=torch.long)
+        images = images.subset(torch.cat([torch.arange(n), pad]))
         captured: list[torch.Tensor] = []
         hook = self.head.register_forward_pre_hook(lambda module, inputs: captured.append(inputs[0].float().cpu()))
         was_training = self.model.training
@@ -112,7 +120,7 @@ class FeatureCache:
         finally:
             hook.remove()
             self.model.train(was_training)
-        return torch.cat(captured).flatten(1)
+        return torch.cat(captured).flatten(1)[:n]
 
     @staticmethod
     def _save(path: Path, stored: dict[str, torch.Tensor]) -> None:

@@ -28,6 +28,7 @@ class EvalResult:
     predictions: torch.Tensor
     labels: torch.Tensor
     samples_per_s: Optional[float]
+    windows: list[float]  # samples/s per timed batch
 
 
 @torch.inference_mode()
@@ -40,14 +41,18 @@ def evaluate(model: nn.Module, data: ImageSet, pipeline: BatchPipeline, cfg: Tra
     predictions = []
     batch_size = cfg.eval_batch_size or 2 * cfg.batch_size
     warmup = 1 if len(data) > batch_size else 0
+    previous = 0
     for i, (x, _) in enumerate(pipeline.batches(data, batch_size, shuffle=False)):
         if i == warmup:
             clock.start()
+        elif i > warmup:
+            clock.lap(previous)
         with autocast(pipeline.device, cfg.precision):
             predictions.append((forward or model)(x).argmax(dim=1))
-    clock.stop(len(data) - warmup * batch_size)
+        previous = len(x)
+    clock.stop(previous if predictions else 0)
     preds = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
-    return EvalResult(preds.cpu(), data.labels.cpu(), clock.throughput)
+    return EvalResult(preds.cpu(), data.labels.cpu(), clock.throughput, [round(w, 3) for w in clock.windows])
 
 
 def accuracy(result: EvalResult) -> float:

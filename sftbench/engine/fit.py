@@ -31,6 +31,7 @@ from .verify import FrozenSnapshot, check_optimizer
 EpochCallback = Callable[[int, int, float], None]  # (epoch, epochs, train loss)
 FeatureSource = Callable[[str], tuple[torch.Tensor, torch.Tensor]]  # split -> (features, labels) on device
 Forward = Callable[[torch.Tensor], torch.Tensor]
+TIMING_WINDOWS = 8  # train throughput is recorded per window, so verdicts see the case's own spread
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class FitResult:
     train_samples_per_s: Optional[float] = None
     timed_train_samples: int = 0
     timed_train_seconds: float = 0.0
+    train_windows: list[float] = field(default_factory=list)  # samples/s per timing window
     steps: int = 0
     train_path: str = "images"  # images | cached_features (of the last phase)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -124,6 +126,8 @@ class _SgdLoop:
         self.result = FitResult()
         self.phase: Optional[_Phase] = None
         self.step = 0
+        timed_steps = self.steps_per_epoch * self.cfg.epochs - self.cfg.timing_warmup_steps
+        self.window_steps = max(1, timed_steps // TIMING_WINDOWS)  # steps per throughput window
 
     def run(self) -> FitResult:
         for epoch in range(self.cfg.epochs):
@@ -136,6 +140,7 @@ class _SgdLoop:
         self.result.steps = self.step
         self.result.timed_train_samples, self.result.timed_train_seconds = self.clock.samples, self.clock.seconds
         self.result.train_samples_per_s = self.clock.throughput
+        self.result.train_windows = [round(w, 3) for w in self.clock.windows]
         return self.result
 
     def _start_phase(self, plan: TrainPlan, epoch: int) -> None:
@@ -181,7 +186,7 @@ class _SgdLoop:
         phase, cfg = self.phase, self.cfg
         assert phase is not None
         loss_sum = torch.zeros((), device=self.device)
-        seen = window = 0
+        seen = window = window_steps = 0
         factor = math.nan
         for x, y in phase.batches():
             if not self.clock.running and self.step >= phase.timed_from:
@@ -190,8 +195,12 @@ class _SgdLoop:
             set_lr(phase.optimizer, cfg.optimizer.lr, factor)
             loss_sum += self._step(phase, x, y) * len(y)  # stays on the device: no sync per step
             seen += len(y)
-            window += len(y) if self.clock.running else 0
             self.step += 1
+            if self.clock.running:
+                window, window_steps = window + len(y), window_steps + 1
+                if window_steps == self.window_steps:  # one device sync per window, not per step
+                    self.clock.lap(window)
+                    window = window_steps = 0
         self.clock.stop(window)
         epoch_loss = (loss_sum / max(seen, 1)).item()
         if not math.isfinite(epoch_loss):

@@ -19,9 +19,9 @@ from ..data.splits import load_raw, make_splits
 from ..data.types import ImageSet, Splits
 from ..errors import SftbenchError
 from ..results.environment import environment, utc_now
-from ..results.record import SCHEMA_VERSION, Record
+from ..data.digest import tensor_digest
+from ..results.record import SCHEMA_VERSION, PerExample, Record
 from ..results.store import Store
-from ..schema import TrainSpec
 from ..strategies.base import Strategy
 from ..strategies.lookup import build_strategy
 from ..suite.cases import Case
@@ -113,16 +113,18 @@ def _execute(case: Case, options: RunOptions, fields: dict[str, Any], phases: _P
     with phases("data"):
         splits = make_splits(load_raw(case.dataset, options.data_root), case.dataset, case.seed)
         fields["dataset"] = {"source": splits.source, "classes": list(splits.classes), "sizes": splits.sizes()}
+        test_digest = tensor_digest([("images", splits.test.images), ("labels", splits.test.labels)])
     with phases("build"):
         built = _build(case, splits, device, fields)
     with phases("train"):
-        data = FitData(built.train, built.val, _feature_source(built.cache, splits, cfg))
+        data = FitData(built.train, built.val, _feature_source(built.cache, splits))
         config = FitConfig(cfg, case.seed, case.strategy.name, built.forward, observer.epoch_ended)
         fitted = fit(built.backbone, built.strategy, data, built.pipeline, config)
         fields["features"] = built.cache.stats.to_record()
     with phases("eval"):
         scored = evaluate(built.backbone.model, built.test, built.pipeline, cfg, built.forward)
     fields.update(_outcome(case, built, fitted, scored, splits.num_classes))
+    fields["per_example"] = PerExample.from_bools((scored.predictions == scored.labels).numpy(), test_digest)
 
 
 def _build(case: Case, splits: Splits, device: torch.device, fields: dict[str, Any]) -> _Built:
@@ -164,23 +166,23 @@ def _outcome(case: Case, built: _Built, fitted: FitResult, scored: Any, num_clas
             "train_path": fitted.train_path, "train_samples_per_s": fitted.train_samples_per_s,
             "eval_samples_per_s": scored.samples_per_s, "timed_train_samples": fitted.timed_train_samples,
             "timed_train_seconds": round(fitted.timed_train_seconds, 4), "train_steps": fitted.steps,
+            "train_windows": fitted.train_windows, "eval_windows": scored.windows,
         },
         "params": {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0},
         "history": fitted.history,
     }
 
 
-def _feature_source(cache: FeatureCache, splits: Splits, cfg: TrainSpec) -> FeatureSource:
+def _feature_source(cache: FeatureCache, splits: Splits) -> FeatureSource:
     """Features of a split, memoised for the case: each split is fetched from the cache once."""
     assert splits.raw is not None and splits.index is not None
     raw, index, memo = splits.raw, splits.index, {}
-    batch = cfg.eval_batch_size or 2 * cfg.batch_size
 
     def get(split: str) -> tuple[torch.Tensor, torch.Tensor]:
         if split not in memo:
             source = raw.test if split == "test" else raw.train
             digest = raw.digests["test" if split == "test" else "train"]
-            memo[split] = (cache.features(source, digest, index[split], batch),
+            memo[split] = (cache.features(source, digest, index[split]),
                            source.labels[index[split]].to(cache.pipeline.device))
         return memo[split]
 

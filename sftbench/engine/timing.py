@@ -22,6 +22,7 @@ class Stopwatch:
         self.device = device
         self.seconds = 0.0
         self.samples = 0
+        self.windows: list[float] = []  # samples/s of each timed window: the case's own noise band
         self._started: float | None = None
 
     def start(self) -> None:
@@ -29,12 +30,21 @@ class Stopwatch:
         self._started = time.perf_counter()
 
     def stop(self, samples: int) -> None:
+        """End the current window (of `samples` samples); nothing happens when none is open."""
         if self._started is None:
             return
         synchronize(self.device)
-        self.seconds += time.perf_counter() - self._started
+        elapsed = time.perf_counter() - self._started
+        self.seconds += elapsed
         self.samples += samples
+        if samples and elapsed > 0:
+            self.windows.append(samples / elapsed)
         self._started = None
+
+    def lap(self, samples: int) -> None:
+        """End the current window and start the next one at once."""
+        self.stop(samples)
+        self.start()
 
     @property
     def running(self) -> bool:
