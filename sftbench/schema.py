@@ -217,6 +217,7 @@ class Suite(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     version: PositiveInt = 1
+    baseline_seeds: PositiveInt = 1  # seeds a blessed baseline should hold: `baseline update` warns below it
     requires_gpu: bool = False  # pytest skips it without CUDA; `sftbench run` refuses CPU unless asked
     defaults: TrainSpec = TrainSpec()
     thresholds: Thresholds = Thresholds()

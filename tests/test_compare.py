@@ -3,29 +3,31 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 
 from sftbench.regression.baselines import Baseline, entry_from_summary, update_baseline
 from sftbench.regression.compare import (
     Status,
-    accuracy_check,
     check,
     relative_check,
-    welch_p_value,
 )
 from sftbench.regression.gate import exit_code
 from sftbench.regression.summary import CaseSummary
+from sftbench.results.record import PerExample
 from sftbench.report.verdicts import junit_xml, markdown, print_verdicts
 from sftbench.schema import Thresholds
 
 T = Thresholds()
 
 
-def summary(case_id="c", acc=(0.90,), train=100.0, evals=400.0, peak=1000.0, spec="h1", hw="cpu", errors=()):
+def summary(case_id="c", acc=(0.90,), train=100.0, evals=400.0, peak=1000.0, spec="h1", hw="cpu", errors=(),
+            test_n=None, per_example=None, train_windows=()):
     return CaseSummary(case_id, spec, hw, accuracy=dict(enumerate(acc)), train_throughput=[train] if train else [],
                        eval_throughput=[evals] if evals else [], peak_mb=[peak] if peak else [], errors=list(errors),
-                       env={"torch": "2.14.1"})
+                       env={"torch": "2.14.1"}, test_n=test_n, per_example=per_example or {},
+                       train_windows=list(train_windows))
 
 
 def baseline_of(*summaries: CaseSummary, hw="cpu") -> Baseline:
@@ -40,36 +42,58 @@ def verdict(current: CaseSummary, base: CaseSummary, thresholds: Thresholds = T)
 # --- accuracy ---------------------------------------------------------------------------------
 
 
-def test_absolute_tolerance_with_single_seeds():
-    assert accuracy_check([0.90], [0.90], T).status is Status.PASS
-    assert accuracy_check([0.90], [0.897], T).status is Status.NOISE  # -0.3 pp within 0.5 pp
-    check_ = accuracy_check([0.90], [0.89], T)
-    assert check_.status is Status.REGRESSED and check_.tolerance == pytest.approx(0.005)
-    assert check_.reason == "accuracy -1.00 pp beyond tolerance 0.50 pp = max(abs_tol 0.50, 3σ 0.42)"
-    assert accuracy_check([0.90], [0.91], T).status is Status.IMPROVED
+def bits(n_right: int, n: int = 1000, flip_wrong: int = 0, flip_right: int = 0) -> PerExample:
+    """The first n_right of n examples right; then `flip_wrong` of those made wrong and
+    `flip_right` of the wrong ones made right (a paired, per-example change)."""
+    correct = np.arange(n) < n_right
+    correct[:flip_wrong] = False
+    correct[n_right:n_right + flip_right] = True
+    return PerExample.from_bools(correct, "digest")
 
 
-def test_sigma_tolerance_widens_with_seed_noise():
-    noisy_base, noisy_run = [0.90, 0.93, 0.87], [0.89, 0.92, 0.86]  # std 3 pp, drop 1 pp
-    check_ = accuracy_check(noisy_base, noisy_run, T)
-    assert check_.tolerance > 0.05  # 3 sigma of the difference of means, far above abs_tol
-    assert check_.status is Status.NOISE
+def test_single_seeds_use_a_two_proportion_test_on_the_test_size():
+    base = summary(test_n=10_000)
+    assert verdict(summary(acc=(0.897,), test_n=10_000), base).status is Status.NOISE  # -0.3 pp within 0.5 pp
+    big = verdict(summary(acc=(0.89,), test_n=10_000), base)  # -1 pp on 10k examples: significant
+    acc = big.check_for("accuracy")
+    assert big.status is Status.REGRESSED and acc.test == "two-proportion" and acc.p_adjusted < 0.05
+    small = verdict(summary(acc=(0.89,), test_n=1_000), summary(test_n=1_000))  # -1 pp on 1k: not significant
+    assert small.status is Status.NOISE and "not significant" in small.reason
+    assert small.check_for("accuracy").detectable_drop > 0.02
 
 
-def test_welch_test_must_also_reject():
+def test_seed_noise_is_learnt_from_the_baseline_seeds():
+    noisy_base, noisy_run = summary(acc=(0.90, 0.93, 0.87)), summary(acc=(0.89, 0.92, 0.86))  # sd 3 pp, drop 1 pp
+    v = verdict(noisy_run, noisy_base)
+    assert v.check_for("accuracy").tolerance > 0.05 and "learnt seed sd 3.00" in v.reason and v.status is Status.NOISE
+
+
+def test_welch_with_seeds_on_both_sides():
     t = Thresholds(accuracy={"abs_tol": 0.001, "k_sigma": 0.1, "alpha": 0.05})
-    # a 1 pp drop beyond the (tiny) tolerance, but the seeds overlap: Welch does not reject
-    check_ = accuracy_check([0.90, 0.92, 0.88], [0.89, 0.91, 0.87], t)
-    assert check_.status is Status.NOISE and check_.p_value > 0.05 and "Welch p=" in check_.reason
-    # a clear drop with tight seeds: both agree
-    check_ = accuracy_check([0.900, 0.901, 0.899], [0.880, 0.881, 0.879], t)
-    assert check_.status is Status.REGRESSED and check_.p_value < 0.001
+    overlap = verdict(summary(acc=(0.89, 0.91, 0.87)), summary(acc=(0.90, 0.92, 0.88)), t)
+    assert overlap.status is Status.NOISE and overlap.check_for("accuracy").test == "welch"
+    clear = verdict(summary(acc=(0.880, 0.881, 0.879)), summary(acc=(0.900, 0.901, 0.899)), t)
+    assert clear.status is Status.REGRESSED and clear.check_for("accuracy").p_value < 0.001
 
 
-def test_welch_p_value_edge_cases():
-    assert welch_p_value([0.9], [0.8, 0.8]) is None
-    assert welch_p_value([0.9, 0.9], [0.8, 0.8]) == 0.0  # no spread, lower: certain
-    assert welch_p_value([0.9, 0.9], [0.95, 0.95]) == 1.0
+def test_per_example_results_use_exact_mcnemar_with_discordant_counts():
+    base = summary(acc=(0.90,), per_example={0: bits(900)})
+    drop = verdict(summary(acc=(0.87,), per_example={0: bits(900, flip_wrong=30)}), base)
+    acc = drop.check_for("accuracy")
+    assert drop.status is Status.REGRESSED and acc.test == "mcnemar" and (acc.losses, acc.gains) == (30, 0)
+    assert "lost 30, gained 0 examples" in drop.reason and "detectable drop" in drop.reason
+    churn = verdict(summary(acc=(0.895,), per_example={0: bits(900, flip_wrong=30, flip_right=25)}), base)
+    assert churn.status is Status.NOISE  # -0.5 pp: within abs_tol
+
+
+def test_holm_keeps_a_many_case_run_from_crying_wolf():
+    base = {f"c{i}": summary(f"c{i}", test_n=10_000) for i in range(10)}
+    run = {f"c{i}": summary(f"c{i}", acc=(0.892,), test_n=10_000) for i in range(10)}  # each p ~ 0.03
+    verdicts = check(run, baseline_of(*base.values()), {})
+    assert {v.status for v in verdicts} == {Status.NOISE}
+    assert all(v.check_for("accuracy").p_value < 0.05 < v.check_for("accuracy").p_adjusted for v in verdicts)
+    [alone] = check({"c0": run["c0"]}, baseline_of(base["c0"]), {})
+    assert alone.status is Status.REGRESSED
 
 
 # --- throughput, memory, hardware, spec ----------------------------------------------------------
@@ -98,9 +122,23 @@ def test_missing_metrics_are_skipped_not_fatal():
     assert v.check_for("train_throughput").status is Status.SKIPPED and v.status is Status.PASS
 
 
-def test_hardware_and_spec_mismatch_are_incomparable_and_say_which():
-    v = verdict(summary(hw="nvidia-h200"), summary())
-    assert v.status is Status.INCOMPARABLE and "hardware key 'nvidia-h200' differs from the baseline's 'cpu'" in v.reason
+def test_other_hardware_compares_accuracy_and_skips_speed_naming_both_keys():
+    v = verdict(summary(hw="nvidia-h200", train=10.0, acc=(0.5,), test_n=1000), summary(test_n=1000))
+    assert v.status is Status.REGRESSED and v.check_for("accuracy").status is Status.REGRESSED
+    speed = v.check_for("train_throughput")
+    assert speed.status is Status.SKIPPED and "measured on 'nvidia-h200', baseline from 'cpu'" in speed.reason
+    assert verdict(summary(hw="nvidia-h200", train=10.0), summary()).status is Status.PASS
+
+
+def test_throughput_windows_need_a_mann_whitney_rejection():
+    base = summary(train_windows=[100, 101, 99, 100, 102, 98])
+    steady_but_slower = verdict(summary(train=80.0, train_windows=[80, 81, 79, 80, 82, 78]), base)
+    assert steady_but_slower.status is Status.REGRESSED and "Mann-Whitney p=" in steady_but_slower.reason
+    jittery = verdict(summary(train=80.0, train_windows=[60, 140, 50, 150, 80, 100]), base)
+    assert jittery.check_for("train_throughput").status is Status.NOISE
+
+
+def test_spec_mismatch_is_incomparable_and_says_which():
     v = verdict(summary(spec="h2"), summary())
     assert v.status is Status.INCOMPARABLE and "spec hash h2 differs from the baseline's h1" in v.reason
 

@@ -50,3 +50,4 @@ JunitOpt = Annotated[Optional[Path], typer.Option("--junit-xml", help="Write JUn
 MarkdownOpt = Annotated[Optional[Path], typer.Option(help="Write a Markdown report here, e.g. $GITHUB_STEP_SUMMARY (run: with --check).")]
 JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write the verdicts as JSON here (run: with --check).")]
 StrictOpt = Annotated[bool, typer.Option(help="MISSING and INCOMPARABLE cases fail the check (exit 1).")]
+RequireBaselineOpt = Annotated[bool, typer.Option(help="A case with no baseline (NEW) fails the check (exit 1); for CI.")]

@@ -28,6 +28,7 @@ from ..suite.discovery import DEFAULT_SUITE, find_suite
 from ..suite.loader import load_suite
 from .app import (
     BaselineOpt,
+    RequireBaselineOpt,
     JsonOpt,
     JunitOpt,
     MarkdownOpt,
@@ -54,6 +55,7 @@ class GateOptions:
     markdown: Optional[Path] = None
     json: Optional[Path] = None
     strict: bool = False
+    require_baseline: bool = False
 
 
 def gate(suite: str, suite_path: Path, cases: list[Case], records: list[Record], options: GateOptions,
@@ -67,9 +69,15 @@ def gate(suite: str, suite_path: Path, cases: list[Case], records: list[Record],
         with RichProgress(console, regressed * options.confirm) as progress:
             verdicts = confirm_regressions(verdicts, cases, records, options.confirm, base,
                                            lambda extra: run_cases(extra, store, run_options, progress))
-    print_verdicts(console, verdicts, f"{suite} vs {base.path if base else 'no baseline'}")
-    write_reports(verdicts, suite, options.junit, options.markdown, options.json)
-    return exit_code(verdicts, options.strict)
+    against = f"{base.path} (hardware {base.hardware_key})" if base else "no baseline"
+    print_verdicts(console, verdicts, f"{suite} vs {against}")
+    write_reports(verdicts, suite, options.junit, options.markdown, options.json, against)
+    new = [v.case_id for v in verdicts if v.status.value == "NEW"]
+    if options.require_baseline and new:
+        err_console.print(f"[bold red]error:[/] {len(new)} case(s) have no baseline ({', '.join(new[:3])}"
+                          f"{' …' if len(new) > 3 else ''}); bless one with `sftbench baseline update --suite {suite}`"
+                          " and commit it", highlight=False, soft_wrap=True)
+    return exit_code(verdicts, options.strict, options.require_baseline)
 
 
 @app.command()
@@ -83,13 +91,15 @@ def check(
     markdown: MarkdownOpt = None,
     json_out: JsonOpt = None,
     strict: StrictOpt = False,
+    require_baseline: RequireBaselineOpt = False,
 ) -> None:
     """Compare results with the baseline: one verdict per case; exit 1 on regression, 3 on a failed case."""
     path = find_suite(suite)
     spec = load_suite(path)
     records = load_records(results or [], out, spec.name)
     cases = expand(spec, source=str(path))
-    code = gate(spec.name, path, cases, records, GateOptions(baseline, 0, junit_xml, markdown, json_out, strict))
+    code = gate(spec.name, path, cases, records, GateOptions(baseline, 0, junit_xml, markdown, json_out, strict,
+                                                                  require_baseline))
     raise typer.Exit(code)
 
 
@@ -107,6 +117,13 @@ def baseline_update(
     records = load_records(results or [], out, spec.name)
     hardware_of(records)  # one hardware per blessing, as the baseline file is per hardware
     refused = []
+    seeds = {r.case_id: {x.seed for x in records if x.case_id == r.case_id and x.ok} for r in records}
+    few = sorted(c for c, s in seeds.items() if len(s) < spec.baseline_seeds)
+    if few:
+        err_console.print(f"[yellow]warning:[/] {len(few)} case(s) blessed with fewer than the suite's baseline_seeds="
+                          f"{spec.baseline_seeds} seeds ({', '.join(few[:3])}{' …' if len(few) > 3 else ''}); their "
+                          f"seed noise is then assumed, not learnt: run with --seeds 0,1,2 and bless again",
+                          highlight=False, soft_wrap=True)
     for blessing in bless(records, spec.name, baselines_dir or default_baselines_dir(path)):
         console.print(f"wrote {blessing.cases} case(s) to {blessing.path}")
         refused += blessing.refused

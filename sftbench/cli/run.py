@@ -20,6 +20,7 @@ from ..suite.discovery import DEFAULT_SUITE, find_suite
 from ..suite.loader import load_suite
 from .app import (
     BaselineOpt,
+    RequireBaselineOpt,
     JsonOpt,
     JunitOpt,
     MarkdownOpt,
@@ -54,6 +55,7 @@ def run(
     markdown: MarkdownOpt = None,
     json_out: JsonOpt = None,
     strict: StrictOpt = False,
+    require_baseline: RequireBaselineOpt = False,
 ) -> None:
     """Fine-tune every case of a suite and record one JSON line per case."""
     path = find_suite(suite)
@@ -70,7 +72,7 @@ def run(
         records = [r for r in latest_per_run_key(store.records()) if r.run_key in keys]
         print_summary(console, records, f"{spec.name} · run {store.run_id}")
         if check_:
-            gate_options = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict)
+            gate_options = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict, require_baseline)
             raise typer.Exit(gate(spec.name, path, cases, records, gate_options, store, options))
     except KeyboardInterrupt:
         err_console.print(f"interrupted: finished cases are kept in {store.path}; "

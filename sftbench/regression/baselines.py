@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ResultsFormatError, SftbenchError
 from ..results.environment import utc_now
+from ..results.record import PerExample
 from .summary import CaseSummary, mean_std, median
 
-BASELINE_SCHEMA_VERSION = 1
+BASELINE_SCHEMA_VERSION = 2  # 2 added per-seed per-example bits, throughput windows and the test size
 ENV_KEYS = ("sftbench", "torch", "torchvision", "timm", "python", "device_name", "cuda", "cudnn", "git_commit")
 
 
@@ -38,6 +39,10 @@ class BaselineEntry(_Part):
     train_samples_per_s: MedianStat = MedianStat()
     eval_samples_per_s: MedianStat = MedianStat()
     peak_mb: MedianStat = MedianStat()
+    per_example: dict[str, PerExample] = Field(default_factory=dict)  # seed -> correctness bits
+    train_windows: list[float] = Field(default_factory=list)  # samples/s per timing window, all seeds
+    eval_windows: list[float] = Field(default_factory=list)
+    test_n: Optional[int] = None
     env: dict[str, Any] = Field(default_factory=dict)
     date: str = ""
 
@@ -71,10 +76,11 @@ def load_baseline(path: Path) -> Baseline:
         raise ResultsFormatError(f"baseline {path} is not valid JSON{line}; restore it from git or re-bless it "
                                  "with `sftbench baseline update`") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != BASELINE_SCHEMA_VERSION:
-        raise ResultsFormatError(f"baseline {path} has schema version {version!r}, but this sftbench reads version "
-                                 f"{BASELINE_SCHEMA_VERSION}; upgrade sftbench to read it, or re-bless it with "
+    if not isinstance(version, int) or not 1 <= version <= BASELINE_SCHEMA_VERSION:
+        raise ResultsFormatError(f"baseline {path} has schema version {version!r}, but this sftbench reads versions "
+                                 f"1 to {BASELINE_SCHEMA_VERSION}; upgrade sftbench to read it, or re-bless it with "
                                  "`sftbench baseline update`")
+    # version 1 -> 2: the new fields are absent and default to empty; verdicts then use seed-level tests
     try:
         return Baseline.model_validate({**data, "path": path})
     except ValidationError as err:
@@ -103,6 +109,10 @@ def entry_from_summary(summary: CaseSummary) -> BaselineEntry:
         train_samples_per_s=MedianStat(median=_round(median(summary.train_throughput), 2), n=len(summary.train_throughput)),
         eval_samples_per_s=MedianStat(median=_round(median(summary.eval_throughput), 2), n=len(summary.eval_throughput)),
         peak_mb=MedianStat(median=_round(median(summary.peak_mb), 1), n=len(summary.peak_mb)),
+        per_example={str(seed): bits for seed, bits in sorted(summary.per_example.items())},
+        train_windows=[round(w, 2) for w in summary.train_windows],
+        eval_windows=[round(w, 2) for w in summary.eval_windows],
+        test_n=summary.test_n,
         env={k: env.get(k) if env else None for k in ENV_KEYS},
         date=utc_now(),
     )

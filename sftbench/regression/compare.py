@@ -1,22 +1,25 @@
 """Pure comparison of case summaries with a baseline -> one explicit verdict per case.
 
-Accuracy (higher is better): a drop regresses when it exceeds max(abs_tol, k * sigma), sigma
-being the seed noise of the difference of means; with >= 2 seeds on both sides a one-sided Welch
-test must also reject at alpha. Throughput (higher is better) and peak memory (lower is better)
-use relative tolerances and are compared only on the same hardware key.
+Accuracy is judged on any machine; throughput and memory only on the baseline's hardware. An
+accuracy drop is REGRESSED only when it is beyond both kinds of noise:
+- practically and beyond seed noise: drop > max(abs_tol, k_sigma x sigma), sigma from the case's
+  own learnt seed spread (the baseline's per-seed values), else `assumed_seed_std`;
+- statistically: the one-sided p-value (exact McNemar on per-example results when both sides
+  scored the same test split, else Welch with >= 2 seeds a side, else a two-proportion test),
+  Holm-corrected across the cases of the run, is below alpha.
+Throughput regresses beyond its relative tolerance when a Mann-Whitney test on the timing windows
+agrees (or on the tolerance alone when a side has no windows); memory by its relative tolerance.
 """
 from __future__ import annotations
 
 import math
-import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any, Optional
 
-from scipy import stats
-
 from ..schema import Thresholds
 from .baselines import Baseline, BaselineEntry
+from .stats import TestResult, holm, mann_whitney_slower, mcnemar, two_proportions, welch
 from .summary import CaseSummary, mean_std, median
 
 RELATIVE_RESOLUTION = 1e-3
@@ -30,8 +33,8 @@ class Status(str, Enum):
     NEW = "NEW"  # no baseline for the case
     MISSING = "MISSING"  # in the baseline, not in this run
     FAILED = "FAILED"  # the case errored
-    INCOMPARABLE = "INCOMPARABLE"  # spec hash or hardware key differ
-    SKIPPED = "SKIPPED"  # a metric that one side lacks (metric level only)
+    INCOMPARABLE = "INCOMPARABLE"  # the spec hash differs: the case definition changed
+    SKIPPED = "SKIPPED"  # a metric not compared (metric level only)
 
 
 @dataclass
@@ -42,7 +45,12 @@ class MetricCheck:
     status: Status
     reason: str
     tolerance: Optional[float] = None  # absolute (accuracy) or relative (throughput, memory)
-    p_value: Optional[float] = None
+    p_value: Optional[float] = None  # raw one-sided p
+    p_adjusted: Optional[float] = None  # Holm across the run's cases (accuracy)
+    test: Optional[str] = None  # mcnemar | welch | two-proportion | mann-whitney
+    losses: Optional[int] = None  # McNemar discordant counts
+    gains: Optional[int] = None
+    detectable_drop: Optional[float] = None  # the smallest drop this comparison would flag
 
     @property
     def delta(self) -> Optional[float]:
@@ -74,62 +82,134 @@ class Verdict:
         return data
 
 
+def pp(x: float) -> str:
+    return f"{100 * x:+.2f} pp"
+
+
 # --- accuracy -----------------------------------------------------------------------------------
 
 
-def welch_p_value(baseline: list[float], current: list[float]) -> Optional[float]:
-    """One-sided p-value for 'current is lower than baseline'; None with fewer than 2 seeds a side."""
-    if len(baseline) < 2 or len(current) < 2:
-        return None
-    if max(baseline) == min(baseline) and max(current) == min(current):  # no spread: the t statistic is undefined
-        return 0.0 if statistics.fmean(current) < statistics.fmean(baseline) else 1.0
-    return float(stats.ttest_ind(baseline, current, equal_var=False, alternative="greater").pvalue)
-
-
-def accuracy_check(baseline: list[float], current: list[float], t: Thresholds) -> MetricCheck:
-    if not baseline or not current:
-        return MetricCheck("accuracy", None, None, Status.SKIPPED, "no accuracy on one side")
-    b_mean, b_std = mean_std(baseline)
-    c_mean, c_std = mean_std(current)
-    assert b_mean is not None and c_mean is not None
+def seed_tolerance(baseline: list[float], current: list[float], t: Thresholds) -> tuple[float, str]:
+    """max(abs_tol, k_sigma x sigma of the difference of means), sigma from the learnt seed spread."""
     a = t.accuracy
-    stds = [s for s in (b_std, c_std) if s is not None]
+    stds = [s for s in (mean_std(baseline)[1], mean_std(current)[1]) if s is not None]
     seed_std = math.sqrt(sum(s * s for s in stds) / len(stds)) if stds else a.assumed_seed_std
+    source = "learnt" if stds else "assumed"
     sigma = seed_std * math.sqrt(1 / len(baseline) + 1 / len(current))
     tolerance = max(a.abs_tol, a.k_sigma * sigma)
-    delta = c_mean - b_mean
-    p = welch_p_value(baseline, current)
-    pp = lambda x: f"{100 * x:+.2f} pp"  # noqa: E731
-    limits = f"tolerance {100 * tolerance:.2f} pp = max(abs_tol {100 * a.abs_tol:.2f}, {a.k_sigma:g}σ {100 * a.k_sigma * sigma:.2f})"
-    if delta > tolerance:
-        return MetricCheck("accuracy", b_mean, c_mean, Status.IMPROVED, f"accuracy {pp(delta)} beyond {limits}", tolerance, p)
-    if -delta > tolerance:
-        if p is not None and p >= a.alpha:
-            return MetricCheck("accuracy", b_mean, c_mean, Status.NOISE,
-                               f"accuracy {pp(delta)} beyond {limits}, but Welch p={p:.3f} ≥ α={a.alpha:g}", tolerance, p)
-        test = f", Welch p={p:.3g} < α={a.alpha:g}" if p is not None else ""
-        return MetricCheck("accuracy", b_mean, c_mean, Status.REGRESSED, f"accuracy {pp(delta)} beyond {limits}{test}", tolerance, p)
-    if delta < -1e-9:
-        return MetricCheck("accuracy", b_mean, c_mean, Status.NOISE, f"accuracy {pp(delta)} within {limits}", tolerance, p)
-    return MetricCheck("accuracy", b_mean, c_mean, Status.PASS, f"accuracy {pp(delta)}", tolerance, p)
+    return tolerance, (f"tolerance {100 * tolerance:.2f} pp = max(abs_tol {100 * a.abs_tol:.2f}, "
+                       f"{a.k_sigma:g}σ {100 * a.k_sigma * sigma:.2f}; {source} seed sd {100 * seed_std:.2f})")
+
+
+def accuracy_test(entry: BaselineEntry, current: CaseSummary, alpha: float) -> Optional[TestResult]:
+    """The strongest test both sides allow: paired per example, else per seed, else per proportion."""
+    pairs = _paired_bits(entry, current)
+    if pairs:
+        return mcnemar(pairs, alpha)
+    base, cur = entry.accuracy_values, current.accuracy_values
+    if len(base) >= 2 and len(cur) >= 2:
+        return welch(base, cur, alpha)
+    n = current.test_n or entry.test_n
+    if n:
+        return two_proportions(mean_std(base)[0] or 0.0, mean_std(cur)[0] or 0.0, n * len(base), n * len(cur), alpha)
+    return None
+
+
+def _paired_bits(entry: BaselineEntry, current: CaseSummary) -> list[tuple[Any, Any]]:
+    """Matched (baseline, current) correctness vectors: the same seed where both have it, otherwise
+    seeds matched in order; only pairs that scored the same test split (digest) count."""
+    base = {int(s): bits for s, bits in entry.per_example.items()}
+    cur = dict(current.per_example)
+    if not base or not cur:
+        return []
+    common = sorted(set(base) & set(cur))
+    if common:
+        matched = [(base[s], cur[s]) for s in common]
+    else:
+        b_seeds, c_seeds = sorted(base), sorted(cur)
+        matched = [(base[b_seeds[i % len(b_seeds)]], cur[c]) for i, c in enumerate(c_seeds)]
+    return [(b.bools(), c.bools()) for b, c in matched if b.test_digest == c.test_digest and b.n == c.n]
+
+
+def accuracy_check(entry: BaselineEntry, current: CaseSummary, t: Thresholds) -> MetricCheck:
+    """The accuracy comparison before multiple-testing correction (`decide_accuracy` finishes it)."""
+    base, cur = entry.accuracy_values, current.accuracy_values
+    if not base or not cur:
+        return MetricCheck("accuracy", None, None, Status.SKIPPED, "no accuracy on one side")
+    b_mean, c_mean = mean_std(base)[0], mean_std(cur)[0]
+    assert b_mean is not None and c_mean is not None
+    tolerance, limits = seed_tolerance(base, cur, t)
+    test = accuracy_test(entry, current, t.accuracy.alpha)
+    detectable = max(tolerance, test.detectable_drop) if test else tolerance
+    return MetricCheck("accuracy", b_mean, c_mean, Status.PASS, limits, tolerance,
+                       p_value=test.p_value if test else None, test=test.name if test else None,
+                       losses=test.losses if test else None, gains=test.gains if test else None,
+                       detectable_drop=detectable)
+
+
+def decide_accuracy(check: MetricCheck, p_adjusted: Optional[float], alpha: float) -> MetricCheck:
+    """Status from the practical/seed tolerance and the Holm-adjusted significance."""
+    if check.status is Status.SKIPPED or check.delta is None or check.tolerance is None:
+        return check
+    delta, limits = check.delta, check.reason
+    evidence = _evidence(check, p_adjusted, alpha)
+    if delta > check.tolerance:
+        status, reason = Status.IMPROVED, f"accuracy {pp(delta)} beyond {limits}"
+    elif -delta > check.tolerance and (p_adjusted is None or p_adjusted < alpha):  # no test: tolerance alone
+        status, reason = Status.REGRESSED, f"accuracy {pp(delta)} beyond {limits}; {evidence}"
+    elif -delta > check.tolerance:
+        status, reason = Status.NOISE, f"accuracy {pp(delta)} beyond {limits}, but not significant: {evidence}"
+    elif delta < -1e-9:
+        status, reason = Status.NOISE, f"accuracy {pp(delta)} within {limits}"
+    else:
+        status, reason = Status.PASS, f"accuracy {pp(delta)}"
+    return replace(check, status=status, reason=reason, p_adjusted=p_adjusted)
+
+
+def _evidence(check: MetricCheck, p_adjusted: Optional[float], alpha: float) -> str:
+    if check.test is None or p_adjusted is None:
+        return "no significance test possible (no test size, seeds or per-example results)"
+    counts = f" (lost {check.losses}, gained {check.gains} examples)" if check.test == "mcnemar" else ""
+    sign = "<" if p_adjusted < alpha else "≥"
+    return (f"{check.test}{counts} p={check.p_value:.3g}, Holm p={p_adjusted:.3g} {sign} α={alpha:g}; "
+            f"detectable drop {100 * (check.detectable_drop or math.inf):.2f} pp")
 
 
 # --- throughput and memory ----------------------------------------------------------------------
 
 
 def relative_check(metric: str, baseline: Optional[float], current: Optional[float], rel_tol: float,
-                   higher_is_better: bool) -> MetricCheck:
+                   higher_is_better: bool, windows: Optional[tuple[list[float], list[float]]] = None,
+                   alpha: float = 0.05) -> MetricCheck:
     if baseline is None or current is None or baseline <= 0:
         return MetricCheck(metric, baseline, current, Status.SKIPPED, f"{metric}: missing on one side")
     change = current / baseline - 1.0
     better = change if higher_is_better else -change
-    text = f"{metric} {100 * change:+.1f}% (tolerance {100 * rel_tol:.0f}%)"
-    if better < -rel_tol:
-        return MetricCheck(metric, baseline, current, Status.REGRESSED, text, rel_tol)
+    p = mann_whitney_slower(*windows) if windows else None
+    band = f", Mann-Whitney p={p:.3g} over {len(windows[0])}+{len(windows[1])} windows" if windows and p is not None else ""
+    text = f"{metric} {100 * change:+.1f}% (tolerance {100 * rel_tol:.0f}%{band})"
+    if better < -rel_tol and (p is None or p < alpha):
+        return MetricCheck(metric, baseline, current, Status.REGRESSED, text, rel_tol, p, test="mann-whitney" if p else None)
     if better > rel_tol:
-        return MetricCheck(metric, baseline, current, Status.IMPROVED, text, rel_tol)
+        return MetricCheck(metric, baseline, current, Status.IMPROVED, text, rel_tol, p)
     worse = better < -RELATIVE_RESOLUTION  # baselines are rounded: ignore sub-0.1% differences
-    return MetricCheck(metric, baseline, current, Status.NOISE if worse else Status.PASS, text, rel_tol)
+    return MetricCheck(metric, baseline, current, Status.NOISE if worse else Status.PASS, text, rel_tol, p)
+
+
+def speed_checks(current: CaseSummary, entry: BaselineEntry, baseline_hw: str, t: Thresholds) -> list[MetricCheck]:
+    if baseline_hw != current.hardware_key:
+        why = (f"measured on {current.hardware_key!r}, baseline from {baseline_hw!r}: speed and memory are "
+               "compared on the same hardware only")
+        return [MetricCheck(m, None, None, Status.SKIPPED, why) for m in ("train_throughput", "eval_throughput",
+                                                                           "peak_memory")]
+    alpha = t.accuracy.alpha
+    return [
+        relative_check("train_throughput", entry.train_samples_per_s.median, median(current.train_throughput),
+                       t.throughput.rel_tol, True, (entry.train_windows, current.train_windows), alpha),
+        relative_check("eval_throughput", entry.eval_samples_per_s.median, median(current.eval_throughput),
+                       t.throughput.rel_tol, True, (entry.eval_windows, current.eval_windows), alpha),
+        relative_check("peak_memory", entry.peak_mb.median, median(current.peak_mb), t.memory.rel_tol, False),
+    ]
 
 
 # --- one case, all cases ------------------------------------------------------------------------
@@ -143,53 +223,47 @@ def _combine(checks: list[MetricCheck]) -> tuple[Status, str]:
     compared = [c for c in checks if c.status is Status.PASS]
     others = [c.metric.split("_")[0] for c in compared if c.metric != "accuracy"]
     accuracy = [c.reason for c in compared if c.metric == "accuracy"]
-    tail = f"{', '.join(others)} within tolerance" if others else ""
+    skipped = next((c.reason for c in checks if c.status is Status.SKIPPED and c.metric != "accuracy"), "")
+    tail = f"{', '.join(others)} within tolerance" if others else skipped
     return Status.PASS, "; ".join(accuracy + ([tail] if tail else [])) or "nothing to compare"
-
-
-def compare_case(current: CaseSummary, entry: BaselineEntry, baseline_hw: str, t: Thresholds) -> Verdict:
-    n_base = entry.accuracy.n
-    common = dict(baseline_n=n_base, current_n=len(current.accuracy))
-    if current.failed:
-        return Verdict(current.case_id, Status.FAILED, "; ".join(current.errors), **common)
-    acc = accuracy_check(entry.accuracy_values, current.accuracy_values, t)
-    if entry.spec_hash != current.spec_hash:
-        return Verdict(current.case_id, Status.INCOMPARABLE,
-                       f"spec hash {current.spec_hash} differs from the baseline's {entry.spec_hash}: the case "
-                       "definition changed; bless a new baseline", [acc], **common)
-    if baseline_hw != current.hardware_key:
-        return Verdict(current.case_id, Status.INCOMPARABLE,
-                       f"hardware key {current.hardware_key!r} differs from the baseline's {baseline_hw!r}; "
-                       f"bless a baseline for {current.hardware_key!r}", [acc], **common)
-    checks = [
-        acc,
-        relative_check("train_throughput", entry.train_samples_per_s.median, median(current.train_throughput),
-                       t.throughput.rel_tol, higher_is_better=True),
-        relative_check("eval_throughput", entry.eval_samples_per_s.median, median(current.eval_throughput),
-                       t.throughput.rel_tol, higher_is_better=True),
-        relative_check("peak_memory", entry.peak_mb.median, median(current.peak_mb), t.memory.rel_tol,
-                       higher_is_better=False),
-    ]
-    status, reason = _combine(checks)
-    return Verdict(current.case_id, status, reason, checks, **common)
 
 
 def check(current: dict[str, CaseSummary], baseline: Optional[Baseline],
           thresholds: dict[str, Thresholds], default: Thresholds = Thresholds()) -> list[Verdict]:
-    """Verdicts for every case run and every baseline case not run, in a stable order."""
-    verdicts = []
+    """Verdicts for every case run and every baseline case not run, in a stable order; accuracy
+    p-values are Holm-corrected across the compared cases."""
     entries = baseline.cases if baseline else {}
+    pending: dict[str, tuple[CaseSummary, BaselineEntry, Thresholds, MetricCheck]] = {}
+    verdicts: dict[str, Verdict] = {}
     for case_id, summary in current.items():
-        t = thresholds.get(case_id, default)
-        if case_id not in entries:
-            status = Status.FAILED if summary.failed else Status.NEW
-            reason = "; ".join(summary.errors) if summary.failed else "no baseline for this case"
-            verdicts.append(Verdict(case_id, status, reason, current_n=len(summary.accuracy)))
+        common = dict(baseline_n=entries[case_id].accuracy.n if case_id in entries else 0,
+                      current_n=len(summary.accuracy))
+        if summary.failed:
+            verdicts[case_id] = Verdict(case_id, Status.FAILED, "; ".join(summary.errors), **common)
+        elif case_id not in entries:
+            verdicts[case_id] = Verdict(case_id, Status.NEW, "no baseline for this case", **common)
+        elif entries[case_id].spec_hash != summary.spec_hash:
+            verdicts[case_id] = Verdict(
+                case_id, Status.INCOMPARABLE, f"spec hash {summary.spec_hash} differs from the baseline's "
+                f"{entries[case_id].spec_hash}: the case definition changed; bless a new baseline", **common)
         else:
-            assert baseline is not None
-            verdicts.append(compare_case(summary, entries[case_id], baseline.hardware_key, t))
-    for case_id, entry in entries.items():
-        if case_id not in current:
-            verdicts.append(Verdict(case_id, Status.MISSING, "in the baseline but not in this run",
-                                    baseline_n=entry.accuracy.n))
-    return verdicts
+            t = thresholds.get(case_id, default)
+            pending[case_id] = (summary, entries[case_id], t, accuracy_check(entries[case_id], summary, t))
+    verdicts.update(_decide(pending, baseline))
+    ordered = [verdicts[case_id] for case_id in current]
+    return ordered + [Verdict(case_id, Status.MISSING, "in the baseline but not in this run",
+                              baseline_n=entry.accuracy.n) for case_id, entry in entries.items() if case_id not in current]
+
+
+def _decide(pending: dict[str, tuple[CaseSummary, BaselineEntry, Thresholds, MetricCheck]],
+            baseline: Optional[Baseline]) -> dict[str, Verdict]:
+    tested = [case_id for case_id, (*_, acc) in pending.items() if acc.p_value is not None]
+    alpha = min((pending[c][2].accuracy.alpha for c in tested), default=0.05)
+    adjusted = dict(zip(tested, holm([pending[c][3].p_value for c in tested], alpha)))  # type: ignore[misc]
+    out = {}
+    for case_id, (summary, entry, t, acc) in pending.items():
+        checks = [decide_accuracy(acc, adjusted.get(case_id), t.accuracy.alpha)]
+        checks += speed_checks(summary, entry, baseline.hardware_key if baseline else "", t)
+        status, reason = _combine(checks)
+        out[case_id] = Verdict(case_id, status, reason, checks, entry.accuracy.n, len(summary.accuracy))
+    return out

@@ -53,9 +53,21 @@ def hardware_of(records: list[Record]) -> str:
 
 
 def pick_baseline(explicit: Optional[Path], baselines_dir: Path, suite: str, hardware_key: str) -> Optional[Baseline]:
+    """The given file; else the suite's baseline for this exact hardware key; else one from the same
+    device type (any CPU for a CPU key; a CUDA key names the GPU model, so only itself); else any
+    baseline of the suite. Accuracy is judged against whichever is found; speed only on the same key."""
     if explicit is not None:
         return load_baseline(explicit)
-    return find_baseline(baselines_dir, suite, hardware_key)
+    exact = find_baseline(baselines_dir, suite, hardware_key)
+    if exact is not None:
+        return exact
+    files = sorted((baselines_dir / suite).glob("*.json"))
+    same_type = [f for f in files if _device_type(f.stem) == _device_type(hardware_key)]
+    return load_baseline((same_type or files)[0]) if files else None
+
+
+def _device_type(hardware_key: str) -> str:
+    return "cpu" if hardware_key.startswith("cpu-") else hardware_key  # mps, or the GPU model slug
 
 
 def judge(cases: list[Case], records: list[Record], baseline: Optional[Baseline],
@@ -82,13 +94,15 @@ def confirm_regressions(verdicts: list[Verdict], cases: list[Case], records: lis
     return [dataclasses.replace(confirmed[v.case_id], initial=v) if v.case_id in regressed else v for v in verdicts]
 
 
-def exit_code(verdicts: list[Verdict], strict: bool = False) -> ExitCode:
+def exit_code(verdicts: list[Verdict], strict: bool = False, require_baseline: bool = False) -> ExitCode:
     """OK: pass/improved/noise/new; CASE_FAILED: a case failed; REGRESSION: a regression (or, with
-    strict, a MISSING or INCOMPARABLE case)."""
+    strict, a MISSING or INCOMPARABLE case; with require_baseline, a NEW case)."""
     statuses = {v.status for v in verdicts}
     if Status.FAILED in statuses:
         return ExitCode.CASE_FAILED
     if Status.REGRESSED in statuses or (strict and statuses & {Status.MISSING, Status.INCOMPARABLE}):
+        return ExitCode.REGRESSION
+    if require_baseline and Status.NEW in statuses:
         return ExitCode.REGRESSION
     return ExitCode.OK
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..errors import SftbenchError
-from ..results.record import Environment, Labels, Record
+from ..results.record import Environment, Labels, PerExample, Record
 from ..results.selection import latest_per_run_key
 
 
@@ -31,6 +31,10 @@ class CaseSummary:
     eval_throughput: list[float] = field(default_factory=list)
     peak_mb: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # one per failed seed
+    per_example: dict[int, PerExample] = field(default_factory=dict)  # seed -> correctness bits
+    train_windows: list[float] = field(default_factory=list)  # samples/s per timing window, all seeds
+    eval_windows: list[float] = field(default_factory=list)
+    test_n: Optional[int] = None  # examples in the test split
     env: Optional[Environment] = None
     labels: Optional[Labels] = None
 
@@ -59,6 +63,10 @@ def summarise(records: Iterable[Record]) -> dict[str, CaseSummary]:
             s.errors.append(f"seed {r.seed}: {r.error_message}")
             continue
         s.accuracy[r.seed] = r.metrics.top1
+        if r.per_example is not None:
+            s.per_example[r.seed] = r.per_example
+        s.test_n = r.dataset.sizes.get("test") if r.dataset else s.test_n
+        s.eval_windows += r.throughput.eval_windows
         # a probe on cached features times only its head (about a millisecond): not a speed to gate on
         head_only = r.throughput.train_path == "cached_features"
         for target, value in ((s.train_throughput, None if head_only else r.throughput.train_samples_per_s),
@@ -66,4 +74,6 @@ def summarise(records: Iterable[Record]) -> dict[str, CaseSummary]:
                               (s.peak_mb, r.memory.peak_mb if r.memory else None)):
             if value is not None:
                 target.append(value)
+        if not head_only:
+            s.train_windows += r.throughput.train_windows
     return summaries

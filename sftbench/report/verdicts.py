@@ -69,13 +69,14 @@ def markdown(verdicts: list[Verdict], title: str) -> str:
     return "\n".join(lines + ["", counts or "no cases", ""])
 
 
-def junit_xml(verdicts: list[Verdict], suite: str) -> str:
+def junit_xml(verdicts: list[Verdict], suite: str, against: str = "no baseline") -> str:
     """One testcase per case: REGRESSED -> failure, FAILED -> error, MISSING/INCOMPARABLE -> skipped."""
     root = ET.Element("testsuites")
     ts = ET.SubElement(root, "testsuite", name=f"sftbench.{suite}", tests=str(len(verdicts)),
                        failures=str(sum(v.status is Status.REGRESSED for v in verdicts)),
                        errors=str(sum(v.status is Status.FAILED for v in verdicts)),
                        skipped=str(sum(v.status in (Status.MISSING, Status.INCOMPARABLE) for v in verdicts)))
+    ET.SubElement(ET.SubElement(ts, "properties"), "property", name="baseline", value=against)
     for v in verdicts:
         tc = ET.SubElement(ts, "testcase", classname=f"sftbench.{suite}", name=v.case_id)
         if v.status is Status.REGRESSED:
@@ -89,15 +90,17 @@ def junit_xml(verdicts: list[Verdict], suite: str) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def verdicts_json(verdicts: list[Verdict], suite: str) -> str:
-    return json.dumps({"suite": suite, "verdicts": [v.to_dict() for v in verdicts]}, indent=2, sort_keys=True) + "\n"
+def verdicts_json(verdicts: list[Verdict], suite: str, against: str = "no baseline") -> str:
+    data = {"suite": suite, "baseline": against, "verdicts": [v.to_dict() for v in verdicts]}
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
 
 
 def write_reports(verdicts: list[Verdict], suite: str, junit: Optional[Path], md: Optional[Path],
-                  json_path: Optional[Path]) -> None:
-    for path, text in ((junit, lambda: junit_xml(verdicts, suite)),
-                       (md, lambda: markdown(verdicts, f"sftbench check: {suite}")),
-                       (json_path, lambda: verdicts_json(verdicts, suite))):
+                  json_path: Optional[Path], against: str = "no baseline") -> None:
+    """Every report names the baseline file and hardware the verdicts were judged against."""
+    for path, text in ((junit, lambda: junit_xml(verdicts, suite, against)),
+                       (md, lambda: markdown(verdicts, f"sftbench check: {suite} vs {against}")),
+                       (json_path, lambda: verdicts_json(verdicts, suite, against))):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text())
