@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from sftbench.results.environment import hardware_key
+from sftbench.results.record import PerExample
 
 pytest_plugins = ["pytester"]
 
@@ -65,13 +66,14 @@ def test_new_cases_pass_then_a_degraded_baseline_fails_with_the_verdict(pytester
     assert baseline.exists() and len(list((pytester.path / "results" / "tiny").glob("pytest-*.jsonl"))) == 1
     assert run(pytester, "benchmarks/tiny.yaml").ret == 0  # unchanged rerun: deterministic, passes
     data = json.loads(baseline.read_text())
-    entry = data["cases"]["test_efficientnet-random-synthetic-full"]["accuracy"]
-    entry["values"] = {"0": entry["mean"] + 0.2}  # the baseline claims 20 pp more than we get
-    entry["mean"] += 0.2
+    case = data["cases"]["test_efficientnet-random-synthetic-full"]
+    bits = case["per_example"]["0"]  # the baseline claims every test example right
+    bits["correct"] = PerExample.from_bools([True] * bits["n"], bits["test_digest"]).correct
+    case["accuracy"]["values"], case["accuracy"]["mean"] = {"0": 1.0}, 1.0
     baseline.write_text(json.dumps(data))
     result = run(pytester, "benchmarks/tiny.yaml")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*full-seed0: REGRESSED: accuracy -20.00 pp beyond tolerance 0.50 pp*"])
+    result.stdout.fnmatch_lines(["*full-seed0: REGRESSED: accuracy -* pp beyond tolerance 0.50 pp*mcnemar (lost *"])
 
 
 def test_gpu_suite_skips_with_a_reason_without_a_gpu(pytester, suite_dir):
