@@ -90,7 +90,7 @@ def main() -> None:
             verdicts = judge(baseline, [flipped(r, drop_pp / 100, rng) for r in records], thresholds)
             detected += sum(v.status is Status.REGRESSED for v in verdicts)
             trials += len(verdicts)
-            detectable += [100 * v.check_for("accuracy").detectable_drop for v in verdicts]
+            detectable += [100 * v.check_for("accuracy").detectable_drop for v in verdicts if v.check_for("accuracy")]
         print(f"| {drop_pp} pp | {detected} | {trials} | {np.median(detectable):.2f} pp |")
 
     if args.perturbed:
