@@ -15,8 +15,8 @@ from sftbench.regression.compare import (
 )
 from sftbench.regression.gate import exit_code
 from sftbench.regression.summary import CaseSummary
-from sftbench.results.record import PerExample
 from sftbench.report.verdicts import junit_xml, markdown, print_verdicts
+from sftbench.results.record import PerExample
 from sftbench.schema import Thresholds
 
 T = Thresholds()

@@ -34,6 +34,10 @@ def test_quickstart_hashes_match_the_committed_baseline():
     assert {k: v.spec_hash for k, v in baseline.cases.items()} == _hashes(ROOT / "benchmarks" / "quickstart.yaml")
 
 
+def test_committed_baseline_round_trips_byte_for_byte():
+    assert load_baseline(QUICKSTART_BASELINE).to_json() == QUICKSTART_BASELINE.read_text()
+
+
 def test_a_schema_v1_baseline_is_migrated_on_read():
     v1 = FIXTURES / "baseline-v1.json"
     baseline = load_baseline(v1)

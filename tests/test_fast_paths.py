@@ -62,7 +62,7 @@ def _cache(model_name="test_efficientnet", image_size=32, tmp=None, seed=0):
     pipe = BatchPipeline(Preprocessing(image_size, b.mean, b.std), torch.device("cpu"))
     head = b.model.get_submodule(b.head_module)
     return b, FeatureCache(b.model, head, b.head_names, pipe, lambda: autocast(torch.device("cpu"), "fp32"), root=tmp,
-                           chunk=5)
+                           batch=5)
 
 
 def _images(n=20):

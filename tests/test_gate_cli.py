@@ -10,8 +10,8 @@ import torch
 from typer.testing import CliRunner
 
 from sftbench.cli import app
-from sftbench.results.record import PerExample
 from sftbench.results.environment import hardware_key
+from sftbench.results.record import PerExample
 
 HW = hardware_key(torch.device("cpu"))  # baselines are per hardware key
 

@@ -11,14 +11,13 @@ change were in code, by giving their records the baseline's spec hashes.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
 
 from sftbench.regression.baselines import update_baseline
 from sftbench.regression.compare import Status, check
-from sftbench.regression.stats import mcnemar
+from sftbench.regression.stats import mcnemar_detectable_drop
 from sftbench.regression.summary import summarise
 from sftbench.results.record import PerExample, Record
 from sftbench.results.store import read_records
@@ -117,7 +116,7 @@ def main() -> None:
         cells = []
         for seeds in (1, 3, 5):
             d = round(discordant_rate * n * seeds)
-            cells.append(f"{100 * _detectable(d, n * seeds):.2f} pp")
+            cells.append(f"{100 * mcnemar_detectable_drop(d, n * seeds, 0.05):.2f} pp")
         print(f"| {n:,} | " + " | ".join(cells) + " |")
 
 
@@ -125,14 +124,6 @@ def _discordance(baseline, record: Record) -> float:
     entry = baseline.cases[record.case_id]
     base = next(iter(entry.per_example.values())).bools()
     return float((base != record.per_example.bools()).mean())
-
-
-def _detectable(discordant: int, examples: int) -> float:
-    for losses in range(discordant // 2, discordant + 1):
-        if mcnemar([(np.r_[np.ones(losses, bool), np.zeros(discordant - losses, bool)],
-                     np.r_[np.zeros(losses, bool), np.ones(discordant - losses, bool)])], 0.05).p_value < 0.05:
-            return (2 * losses - discordant) / examples
-    return math.inf
 
 
 if __name__ == "__main__":

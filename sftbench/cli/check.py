@@ -10,6 +10,7 @@ import typer
 from .. import options as shared
 from ..engine.runner import RunOptions, run_cases
 from ..exit_codes import ExitCode
+from ..regression.compare import Status
 from ..regression.gate import (
     bless,
     confirm_regressions,
@@ -28,11 +29,11 @@ from ..suite.discovery import DEFAULT_SUITE, find_suite
 from ..suite.loader import load_suite
 from .app import (
     BaselineOpt,
-    RequireBaselineOpt,
     JsonOpt,
     JunitOpt,
     MarkdownOpt,
     OutOpt,
+    RequireBaselineOpt,
     ResultsOpt,
     StrictOpt,
     SuiteOpt,
@@ -63,7 +64,7 @@ def gate(suite: str, suite_path: Path, cases: list[Case], records: list[Record],
     """Verdicts for the records (confirming regressions by re-running when asked), reports, exit code."""
     base = pick_baseline(options.baseline, default_baselines_dir(suite_path), suite, hardware_of(records))
     verdicts = judge(cases, records, base)
-    regressed = sum(v.status.value == "REGRESSED" for v in verdicts)
+    regressed = sum(v.status is Status.REGRESSED for v in verdicts)
     if options.confirm and regressed and store is not None and run_options is not None:
         console.print(f"confirming {regressed} regressed case(s) with {options.confirm} extra seed(s) each")
         with RichProgress(console, regressed * options.confirm) as progress:
@@ -72,7 +73,7 @@ def gate(suite: str, suite_path: Path, cases: list[Case], records: list[Record],
     against = f"{base.path} (hardware {base.hardware_key})" if base else "no baseline"
     print_verdicts(console, verdicts, f"{suite} vs {against}")
     write_reports(verdicts, suite, options.junit, options.markdown, options.json, against)
-    new = [v.case_id for v in verdicts if v.status.value == "NEW"]
+    new = [v.case_id for v in verdicts if v.status is Status.NEW]
     if options.require_baseline and new:
         err_console.print(f"[bold red]error:[/] {len(new)} case(s) have no baseline ({', '.join(new[:3])}"
                           f"{' …' if len(new) > 3 else ''}); bless one with `sftbench baseline update --suite {suite}`"
@@ -117,7 +118,9 @@ def baseline_update(
     records = load_records(results or [], out, spec.name)
     hardware_of(records)  # one hardware per blessing, as the baseline file is per hardware
     refused = []
-    seeds = {r.case_id: {x.seed for x in records if x.case_id == r.case_id and x.ok} for r in records}
+    seeds: dict[str, set[int]] = {}
+    for r in records:
+        seeds.setdefault(r.case_id, set()).update([r.seed] if r.ok else [])
     few = sorted(c for c, s in seeds.items() if len(s) < spec.baseline_seeds)
     if few:
         err_console.print(f"[yellow]warning:[/] {len(few)} case(s) blessed with fewer than the suite's baseline_seeds="

@@ -20,11 +20,11 @@ from ..suite.discovery import DEFAULT_SUITE, find_suite
 from ..suite.loader import load_suite
 from .app import (
     BaselineOpt,
-    RequireBaselineOpt,
     JsonOpt,
     JunitOpt,
     MarkdownOpt,
     OutOpt,
+    RequireBaselineOpt,
     StrictOpt,
     SuiteOpt,
     app,

@@ -25,7 +25,7 @@ from .pipeline import BatchPipeline
 from .types import ImageSet
 
 CACHE_VERSION = 2  # 2: features extracted in batches of one fixed shape
-CHUNK = 128  # images per extraction batch; the last one is padded, so every batch has the same shape
+EXTRACT_BATCH = 128  # images per extraction batch; the last one is padded, so every batch has the same shape
 
 
 def backbone_digest(model: nn.Module, head_names: frozenset[str]) -> str:
@@ -51,9 +51,9 @@ class FeatureCache:
     """Per (backbone, preprocessing, raw split) file holding features for any subset of its images."""
 
     def __init__(self, model: nn.Module, head: nn.Module, head_names: frozenset[str], pipeline: BatchPipeline,
-                 precision_context: Any, root: Optional[Path] = None, enabled: bool = True, chunk: int = CHUNK):
+                 precision_context: Any, root: Optional[Path] = None, enabled: bool = True, batch: int = EXTRACT_BATCH):
         self.model, self.head, self.pipeline = model, head, pipeline
-        self.chunk = chunk
+        self.batch = batch
         self.autocast = precision_context
         self.root = (root or cache_dir()) / "features"
         self.enabled = enabled
@@ -78,7 +78,7 @@ class FeatureCache:
         missing = index[~have[index]].unique()
         if len(missing):
             start = time.perf_counter()
-            fresh = self._extract(raw.subset(missing), self.chunk)
+            fresh = self._extract(raw.subset(missing), self.batch)
             self.stats.seconds += time.perf_counter() - start
             self.stats.computed += len(missing)
             if stored["features"] is None:

@@ -15,6 +15,8 @@ from ..data.types import ImageSet
 from ..schema import TrainSpec
 from .timing import Stopwatch
 
+EVAL_WINDOWS = 8  # eval throughput is recorded per window of batches
+
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
     if precision == "fp32":
@@ -41,16 +43,19 @@ def evaluate(model: nn.Module, data: ImageSet, pipeline: BatchPipeline, cfg: Tra
     predictions = []
     batch_size = cfg.eval_batch_size or 2 * cfg.batch_size
     warmup = 1 if len(data) > batch_size else 0
-    previous = 0
+    per_window = max(1, (math.ceil(len(data) / batch_size) - warmup) // EVAL_WINDOWS)
+    window = batches = 0
     for i, (x, _) in enumerate(pipeline.batches(data, batch_size, shuffle=False)):
         if i == warmup:
             clock.start()
-        elif i > warmup:
-            clock.lap(previous)
         with autocast(pipeline.device, cfg.precision):
             predictions.append((forward or model)(x).argmax(dim=1))
-        previous = len(x)
-    clock.stop(previous if predictions else 0)
+        if i >= warmup:
+            window, batches = window + len(x), batches + 1
+            if batches == per_window:  # one device sync per window, not per batch
+                clock.lap(window)
+                window = batches = 0
+    clock.stop(window)
     preds = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
     return EvalResult(preds.cpu(), data.labels.cpu(), clock.throughput, [round(w, 3) for w in clock.windows])
 

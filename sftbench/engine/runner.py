@@ -13,13 +13,13 @@ from typing import Any, Optional
 import torch
 
 from ..backbones.factory import Backbone, build_backbone
+from ..data.digest import tensor_digest
 from ..data.features import FeatureCache
 from ..data.pipeline import BatchPipeline, Preprocessing, choose_placement
 from ..data.splits import load_raw, make_splits
 from ..data.types import ImageSet, Splits
 from ..errors import SftbenchError
 from ..results.environment import environment, utc_now
-from ..data.digest import tensor_digest
 from ..results.record import SCHEMA_VERSION, PerExample, Record
 from ..results.store import Store
 from ..strategies.base import Strategy

@@ -19,7 +19,14 @@ from typing import Any, Optional
 
 from ..schema import Thresholds
 from .baselines import Baseline, BaselineEntry
-from .stats import TestResult, holm, mann_whitney_slower, mcnemar, two_proportions, welch
+from .stats import (
+    TestResult,
+    holm,
+    mann_whitney_slower,
+    mcnemar,
+    two_proportions,
+    welch,
+)
 from .summary import CaseSummary, mean_std, median
 
 RELATIVE_RESOLUTION = 1e-3
@@ -189,7 +196,7 @@ def relative_check(metric: str, baseline: Optional[float], current: Optional[flo
     band = f", Mann-Whitney p={p:.3g} over {len(windows[0])}+{len(windows[1])} windows" if windows and p is not None else ""
     text = f"{metric} {100 * change:+.1f}% (tolerance {100 * rel_tol:.0f}%{band})"
     if better < -rel_tol and (p is None or p < alpha):
-        return MetricCheck(metric, baseline, current, Status.REGRESSED, text, rel_tol, p, test="mann-whitney" if p else None)
+        return MetricCheck(metric, baseline, current, Status.REGRESSED, text, rel_tol, p, test="mann-whitney" if p is not None else None)
     if better > rel_tol:
         return MetricCheck(metric, baseline, current, Status.IMPROVED, text, rel_tol, p)
     worse = better < -RELATIVE_RESOLUTION  # baselines are rounded: ignore sub-0.1% differences

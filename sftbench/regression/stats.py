@@ -37,10 +37,10 @@ def mcnemar(pairs: Sequence[tuple[np.ndarray, np.ndarray]], alpha: float) -> Tes
     examples = sum(len(b) for b, _ in pairs)
     discordant = losses + gains
     p = stats.binomtest(losses, discordant, 0.5, alternative="greater").pvalue if discordant else 1.0
-    return TestResult("mcnemar", float(p), _mcnemar_detectable(discordant, examples, alpha), losses, gains)
+    return TestResult("mcnemar", float(p), mcnemar_detectable_drop(discordant, examples, alpha), losses, gains)
 
 
-def _mcnemar_detectable(discordant: int, examples: int, alpha: float) -> float:
+def mcnemar_detectable_drop(discordant: int, examples: int, alpha: float) -> float:
     """(losses - gains) / examples at the smallest loss count that the exact test rejects."""
     if not discordant or not examples:
         return math.inf
