@@ -1,0 +1,1 @@
+"""Results: the typed Record, the JSONL store, the environment fingerprint, record selection."""

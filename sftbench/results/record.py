@@ -1,0 +1,223 @@
+"""The one result record: what a case's run produced, typed and versioned.
+
+A record is built in one place (`engine/runner.py`), written as one JSON line, and read back
+through `Record.from_json`, which migrates older schema versions and refuses newer ones.
+Everything downstream (summaries, verdicts, leaderboards, reports) reads it by attribute.
+"""
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any, Literal, Optional
+
+import numpy as np
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import ResultsFormatError
+
+SCHEMA_VERSION = 2
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 added `per_example` and throughput windows; a v1 record has neither, and verdicts on it
+    fall back to seed-level tests (Welch, two-proportion)."""
+    return data
+
+
+# version -> function that turns a record dict of that version into one of the next version.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+class Part(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Labels(Part):
+    backbone: str
+    dataset: str
+    strategy: str
+
+
+class Environment(Part):
+    """Library versions, device and machine; extra keys are kept (they vary by platform)."""
+
+    model_config = ConfigDict(extra="allow")
+    hardware_key: str
+    device: str = "cpu"
+    device_name: Optional[str] = None
+    torch: Optional[str] = None
+    git_commit: Optional[str] = None
+
+    def get(self, key: str) -> Any:
+        return getattr(self, key, None)
+
+
+class ErrorInfo(Part):
+    type: str
+    message: str
+    phase: Optional[str] = None
+    traceback: Optional[str] = None
+
+
+class Metrics(Part):
+    top1: float
+    macro_f1: float
+    per_class_recall: list[Optional[float]] = Field(default_factory=list)
+    final_train_loss: float
+    val_top1: Optional[float] = None
+
+
+class Throughput(Part):
+    train_path: str = "images"  # images | cached_features (of the last phase)
+    train_samples_per_s: Optional[float] = None
+    eval_samples_per_s: Optional[float] = None
+    timed_train_samples: int = 0
+    timed_train_seconds: float = 0.0
+    train_steps: int = 0
+    train_windows: list[float] = Field(default_factory=list)  # samples/s per timing window (schema 2)
+    eval_windows: list[float] = Field(default_factory=list)
+
+
+class PerExample(Part):
+    """Which test examples the model got right, in test-split order: packed bits, base64
+    (1.3 kB per 10k examples), with a digest of the test split's content and order, so two
+    records are paired example by example only when they scored the very same split."""
+
+    test_digest: str
+    n: int
+    correct: str
+
+    @classmethod
+    def from_bools(cls, correct: Any, test_digest: str) -> "PerExample":
+        bits = np.packbits(np.asarray(correct, dtype=bool))
+        return cls(test_digest=test_digest, n=len(correct), correct=base64.b64encode(bits.tobytes()).decode())
+
+    def bools(self) -> np.ndarray:
+        bits = np.frombuffer(base64.b64decode(self.correct), dtype=np.uint8)
+        return np.unpackbits(bits, count=self.n).astype(bool)
+
+
+class Memory(Part):
+    peak_mb: float
+    kind: str
+
+
+class ParamCounts(Part):
+    trainable: int
+    total: int
+    trainable_fraction: float
+
+
+class StrategyInfo(Part):
+    name: str
+    params: dict[str, Any]
+    bn: str
+    plans: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class DatasetInfo(Part):
+    source: str
+    classes: list[str]
+    sizes: dict[str, int]
+
+
+class BackboneInfo(Part):
+    library: str
+    weights_source: str
+    image_size: int
+    interpolation: str
+
+
+class DataPath(Part):
+    placement: str
+    channels_last: bool
+    compile: Optional[str] = None
+
+
+class FeatureInfo(Part):
+    computed: int = 0
+    reused: int = 0
+    extract_seconds: float = 0.0
+    cache_files: list[str] = Field(default_factory=list)
+
+
+class Record(Part):
+    """One case, one seed, one run. Fields after `status` are absent when the case failed early."""
+
+    schema_version: int = SCHEMA_VERSION
+    suite: str
+    run_id: str
+    case_id: str
+    run_key: str
+    seed: int
+    spec_hash: str
+    spec: dict[str, Any]
+    labels: Labels
+    env: Environment
+    started_at: str
+    finished_at: Optional[str] = None
+    status: Literal["ok", "failed"] = "failed"
+    error: Optional[ErrorInfo] = None
+    timings_s: dict[str, float] = Field(default_factory=dict)
+    memory: Optional[Memory] = None
+    dataset: Optional[DatasetInfo] = None
+    backbone: Optional[BackboneInfo] = None
+    data_path: Optional[DataPath] = None
+    features: Optional[FeatureInfo] = None
+    strategy: Optional[StrategyInfo] = None
+    metrics: Optional[Metrics] = None
+    throughput: Optional[Throughput] = None
+    params: Optional[ParamCounts] = None
+    per_example: Optional[PerExample] = None
+    history: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def hardware_key(self) -> str:
+        return self.env.hardware_key
+
+    @property
+    def top1(self) -> Optional[float]:
+        return self.metrics.top1 if self.metrics else None
+
+    @property
+    def error_message(self) -> str:
+        return self.error.message if self.error else "unknown error"
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON form: top-level fields that were never filled are left out, as before."""
+        data = self.model_dump(mode="json")
+        return {k: v for k, v in data.items() if v is not None or k in ("finished_at",)}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> "Record":
+        """Validate (migrating older versions); `where` names the file and line in errors."""
+        if not isinstance(data, dict):
+            raise ResultsFormatError(f"{where}: a record must be a JSON object, not {type(data).__name__}; "
+                                     "remove the line or re-run the case")
+        data = migrate(data, where)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            first = err.errors()[0]
+            key = ".".join(map(str, first["loc"]))
+            raise ResultsFormatError(f"{where}: record field {key!r} is invalid ({first['msg'].lower()}); "
+                                     "remove the line or re-run the case") from None
+
+
+def migrate(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """Bring a record dict up to SCHEMA_VERSION; refuse a version this sftbench does not know."""
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION or version < 1:
+        raise ResultsFormatError(
+            f"{where}: result schema version {version!r} is newer than or unknown to this sftbench, which reads "
+            f"versions 1 to {SCHEMA_VERSION}; upgrade sftbench (`pip install -U sftbench`) to read it"
+        )
+    while version < SCHEMA_VERSION:
+        data = MIGRATIONS[version](data)
+        version = data["schema_version"] = version + 1
+    return data
