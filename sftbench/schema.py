@@ -187,6 +187,8 @@ class AccuracyThresholds(Strict):
     k_sigma: PositiveFloat = 3.0  # regress only beyond k x the seed noise of the difference
     alpha: float = Field(0.05, gt=0.0, lt=1.0)  # one-sided Welch test when both sides have >= 2 seeds
     assumed_seed_std: NonNegativeFloat = 0.001  # seed std used when a side has a single seed (0.1 pp)
+    # a few seeds estimate their spread poorly: use this one-sided upper confidence bound of the sd
+    seed_sd_confidence: float = Field(0.75, gt=0.0, lt=1.0)  # chosen by measurement: docs/verdicts.md
 
 
 class RelativeThreshold(Strict):

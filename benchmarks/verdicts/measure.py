@@ -11,6 +11,7 @@ change were in code, by giving their records the baseline's spec hashes.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +56,13 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, required=True)
     parser.add_argument("--aa", type=Path, required=True)
     parser.add_argument("--perturbed", nargs="*", default=[])
+    parser.add_argument("--seed-sd-confidence", type=float, help="override the suite's thresholds.accuracy value")
     args = parser.parse_args()
     thresholds = load_suite(SUITE).thresholds
+    if args.seed_sd_confidence is not None:
+        accuracy = thresholds.accuracy.model_copy(update={"seed_sd_confidence": args.seed_sd_confidence})
+        thresholds = thresholds.model_copy(update={"accuracy": accuracy})
+    print(f"seed_sd_confidence = {thresholds.accuracy.seed_sd_confidence}\n")
     base_records = list(read_records(args.baseline))
     baseline, _ = update_baseline(None, summarise(base_records), "quickstart", base_records[0].hardware_key)
     aa = list(read_records(args.aa))
@@ -76,21 +82,34 @@ def main() -> None:
     n_reg = sum(v.status is Status.REGRESSED for v in pooled)
     print(f"| all {len(runs)} seeds pooled | {len(pooled)} | {n_reg} | "
           f"{sum(v.status is Status.NOISE for v in pooled)} | {sum(v.status in (Status.PASS, Status.IMPROVED) for v in pooled)} |")
+    print("\n| case | detectable drop, one new seed | detectable drop, 5 seeds pooled |\n|---|---:|---:|")
+    single = {v.case_id: v for v in judge(baseline, runs[min(runs)], thresholds)}
+    for v in pooled:
+        one, acc = single.get(v.case_id), v.check_for("accuracy")
+        if acc and one and one.check_for("accuracy"):
+            print(f"| {v.case_id} | {100 * one.check_for('accuracy').detectable_drop:.2f} pp | "
+                  f"{100 * acc.detectable_drop:.2f} pp |")
     print(f"\nFalse-alarm rate: {alarms + n_reg} REGRESSED of {total + len(pooled)} case verdicts "
           f"({100 * (alarms + n_reg) / (total + len(pooled)):.1f} %).\n")
 
     rng = np.random.default_rng(0)
     print("### Simulated drops: a known fraction of each run's correct test predictions flipped to wrong\n")
-    print("| drop | detected (REGRESSED) | of | median detectable drop reported |\n|---:|---:|---:|---:|")
+    print("| drop | detected (REGRESSED) | of | detected where the drop exceeds the case's reported detectable drop "
+          "| median detectable drop reported |\n|---:|---:|---:|---:|---:|")
     for drop_pp in DROPS_PP:
-        detected = trials = 0
+        detected = trials = eligible = caught = 0
         detectable = []
         for seed, records in sorted(runs.items()):
-            verdicts = judge(baseline, [flipped(r, drop_pp / 100, rng) for r in records], thresholds)
-            detected += sum(v.status is Status.REGRESSED for v in verdicts)
-            trials += len(verdicts)
-            detectable += [100 * v.check_for("accuracy").detectable_drop for v in verdicts if v.check_for("accuracy")]
-        print(f"| {drop_pp} pp | {detected} | {trials} | {np.median(detectable):.2f} pp |")
+            for v in judge(baseline, [flipped(r, drop_pp / 100, rng) for r in records], thresholds):
+                acc = v.check_for("accuracy")
+                if acc is None:
+                    continue
+                hit = v.check_for("accuracy").status is Status.REGRESSED
+                detected, trials = detected + hit, trials + 1
+                if acc.delta is not None and -acc.delta > (acc.detectable_drop or math.inf):
+                    eligible, caught = eligible + 1, caught + hit
+                detectable.append(100 * acc.detectable_drop)
+        print(f"| {drop_pp} pp | {detected} | {trials} | {caught} of {eligible} | {np.median(detectable):.2f} pp |")
 
     if args.perturbed:
         print("\n### Real perturbations, judged as code changes (each seed alone, and pooled)\n")

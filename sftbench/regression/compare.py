@@ -24,6 +24,7 @@ from .stats import (
     holm,
     mann_whitney_slower,
     mcnemar,
+    seed_sd_upper_bound,
     two_proportions,
     welch,
 )
@@ -97,15 +98,17 @@ def pp(x: float) -> str:
 
 
 def seed_tolerance(baseline: list[float], current: list[float], t: Thresholds) -> tuple[float, str]:
-    """max(abs_tol, k_sigma x sigma of the difference of means), sigma from the learnt seed spread."""
+    """max(abs_tol, k_sigma x sigma of the difference of means); sigma from the case's learnt seed
+    spread, at its upper confidence bound (three seeds estimate a spread poorly)."""
     a = t.accuracy
-    stds = [s for s in (mean_std(baseline)[1], mean_std(current)[1]) if s is not None]
-    seed_std = math.sqrt(sum(s * s for s in stds) / len(stds)) if stds else a.assumed_seed_std
-    source = "learnt" if stds else "assumed"
+    learnt = seed_sd_upper_bound([baseline, current], a.seed_sd_confidence)
+    seed_std = learnt[1] if learnt else a.assumed_seed_std
+    source = (f"learnt seed sd {100 * learnt[0]:.2f}, {100 * a.seed_sd_confidence:g} % upper bound "
+              f"{100 * learnt[1]:.2f}") if learnt else f"assumed seed sd {100 * seed_std:.2f}"
     sigma = seed_std * math.sqrt(1 / len(baseline) + 1 / len(current))
     tolerance = max(a.abs_tol, a.k_sigma * sigma)
     return tolerance, (f"tolerance {100 * tolerance:.2f} pp = max(abs_tol {100 * a.abs_tol:.2f}, "
-                       f"{a.k_sigma:g}σ {100 * a.k_sigma * sigma:.2f}; {source} seed sd {100 * seed_std:.2f})")
+                       f"{a.k_sigma:g}σ {100 * a.k_sigma * sigma:.2f}; {source})")
 
 
 def accuracy_test(entry: BaselineEntry, current: CaseSummary, alpha: float) -> Optional[TestResult]:

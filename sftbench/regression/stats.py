@@ -79,6 +79,16 @@ def mann_whitney_slower(baseline: Sequence[float], current: Sequence[float]) -> 
     return float(stats.mannwhitneyu(current, baseline, alternative="less").pvalue)
 
 
+def seed_sd_upper_bound(groups: Sequence[Sequence[float]], confidence: float) -> Optional[tuple[float, float]]:
+    """(pooled sd, its one-sided upper confidence bound) of per-seed values, each group around its own
+    mean (chi-square interval); None when no group has two seeds."""
+    dof = sum(len(g) - 1 for g in groups if len(g) > 1)
+    if not dof:
+        return None
+    pooled = math.sqrt(sum((len(g) - 1) * statistics.variance(g) for g in groups if len(g) > 1) / dof)
+    return pooled, pooled * math.sqrt(dof / stats.chi2.ppf(1 - confidence, dof))
+
+
 def holm(p_values: Sequence[float], alpha: float) -> list[float]:
     """Holm-adjusted p-values (family-wise error rate over the cases of one run)."""
     if not p_values:
