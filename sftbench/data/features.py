@@ -25,7 +25,7 @@ from .pipeline import BatchPipeline
 from .types import ImageSet
 
 CACHE_VERSION = 2  # 2: features extracted in batches of one fixed shape
-EXTRACT_BATCH = 128  # images per extraction batch; the last one is padded, so every batch has the same shape
+EXTRACT_BATCH = 64  # images per extraction batch; the last one is padded, so every batch has the same shape
 
 
 def backbone_digest(model: nn.Module, head_names: frozenset[str]) -> str:
