@@ -33,6 +33,10 @@ class TrainingDivergedError(SftbenchError):
     """The loss became NaN or infinite."""
 
 
+class CaseOutOfMemoryError(SftbenchError):
+    """The device ran out of memory during a case."""
+
+
 class StrategyViolationError(SftbenchError):
     """The optimizer or the frozen tensors disagree with what the strategy declared."""
 

@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from .paths import SAFE_NAME
+
 
 class NameChecker(Protocol):
     """What the schema asks of a catalog: raise ValueError (with the fix) for an unknown name."""
@@ -98,7 +100,7 @@ def _slug_params(params: dict[str, Any]) -> str:
 class BackboneSpec(Strict):
     name: str  # timm model name, or "torchvision:<name>"
     weights: Union[Literal["pretrained", "random"], WeightsFile] = "pretrained"
-    id: Optional[str] = None
+    id: Optional[str] = Field(None, pattern=SAFE_NAME.pattern)  # case ids are built from labels
     kwargs: dict[str, Any] = Field(default_factory=dict)  # extra create_model arguments
 
     @field_validator("name")
@@ -129,7 +131,7 @@ class BackboneSpec(Strict):
 
 class DatasetSpec(Strict):
     name: str
-    id: Optional[str] = None
+    id: Optional[str] = Field(None, pattern=SAFE_NAME.pattern)  # case ids are built from labels
     root: Optional[str] = None  # None: --data-root, else the sftbench cache
     train_size: Optional[PositiveInt] = None  # training pool (train + validation) drawn with the seed
     test_size: Optional[PositiveInt] = None  # fixed test subset, the same for every seed
@@ -152,7 +154,7 @@ class DatasetSpec(Strict):
 
 class StrategySpec(Strict):
     name: str
-    id: Optional[str] = None
+    id: Optional[str] = Field(None, pattern=SAFE_NAME.pattern)  # case ids are built from labels
     params: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -216,7 +218,7 @@ class Override(Strict):
 
 
 class Suite(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=SAFE_NAME.pattern)
     description: str = ""
     version: PositiveInt = 1
     baseline_seeds: PositiveInt = 1  # seeds a blessed baseline should hold: `baseline update` warns below it

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -42,9 +43,12 @@ class RichProgress:
         self.progress.update(self.epochs, completed=epoch, detail=f"loss {loss:.4f}")
 
     def case_finished(self, record: Record) -> None:
-        status = "ok" if record.ok else "[red]FAILED[/]"
-        shown = f"top-1 {record.top1:.4f}" if record.top1 is not None else (record.error.type if record.error else "")
-        self.progress.console.print(f"  {record.run_key}: {status} {shown} ({record.timings_s['total']:.1f}s)")
+        seconds = f"({record.timings_s['total']:.1f}s)"
+        if record.ok:
+            self.progress.console.print(f"  {record.run_key}: ok top-1 {record.top1:.4f} {seconds}")
+        else:  # the whole message: the user must not wait for the summary to learn what broke
+            self.progress.console.print(f"  {record.run_key}: [red]FAILED[/] {seconds} {escape(record.error_message)}",
+                                        highlight=False)
         self.progress.advance(self.cases)
 
     def case_skipped(self, case: Case) -> None:

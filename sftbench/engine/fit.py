@@ -21,6 +21,7 @@ from ..data.types import ImageSet
 from ..errors import StrategyViolationError, TrainingDivergedError
 from ..schema import TrainSpec
 from ..strategies.base import Strategy, TrainPlan
+from .divergence import DivergenceWatch
 from .evaluate import accuracy, autocast, evaluate
 from .modes import apply_plan
 from .optim import build_optimizer, describe_plan, lr_factor, set_lr
@@ -83,6 +84,9 @@ def _fit_lbfgs_probe(backbone: Backbone, plan: TrainPlan, data: FitData, config:
     snapshot = FrozenSnapshot(model, plan)
     (xt, yt), (xv, yv) = data.features("train"), data.features("val")
     loss = lbfgs_solve(head, optimizer, xt, yt, plan.lbfgs.l2, config.train.label_smoothing)
+    if not math.isfinite(loss):
+        raise TrainingDivergedError(f"loss became {'NaN' if math.isnan(loss) else 'Inf'} in the L-BFGS probe solve; "
+                                    "raise `l2` or check the features for NaN")
     snapshot.verify(model, config.strategy_name)
     result = FitResult(final_train_loss=loss, train_path="cached_features")
     result.plans.append({**describe_plan(model, plan, 0, config.train.optimizer.lr), "train_path": "cached_features"})
@@ -123,6 +127,7 @@ class _SgdLoop:
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.cfg.precision == "fp16" and device.type == "cuda")
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing)
         self.clock = Stopwatch(device)
+        self.watch = DivergenceWatch(device)
         self.result = FitResult()
         self.phase: Optional[_Phase] = None
         self.step = 0
@@ -187,25 +192,26 @@ class _SgdLoop:
         assert phase is not None
         loss_sum = torch.zeros((), device=self.device)
         seen = window = window_steps = 0
-        factor = math.nan
+        factor, epoch_start = math.nan, self.step
         for x, y in phase.batches():
             if not self.clock.running and self.step >= phase.timed_from:
                 self.clock.start()
             factor = lr_factor(self.step - phase.span[0], phase.span[1], phase.warmup_steps, cfg.schedule)
             set_lr(phase.optimizer, cfg.optimizer.lr, factor)
-            loss_sum += self._step(phase, x, y) * len(y)  # stays on the device: no sync per step
+            loss = self._step(phase, x, y)
+            loss_sum += loss * len(y)  # stays on the device: no sync per step
+            self.watch.observe(loss)
             seen += len(y)
             self.step += 1
+            self.watch.check(epoch, epoch_start, self.step)
             if self.clock.running:
                 window, window_steps = window + len(y), window_steps + 1
                 if window_steps == self.window_steps:  # one device sync per window, not per step
                     self.clock.lap(window)
                     window = window_steps = 0
         self.clock.stop(window)
+        self.watch.check(epoch, epoch_start, self.step, force=True)
         epoch_loss = (loss_sum / max(seen, 1)).item()
-        if not math.isfinite(epoch_loss):
-            raise TrainingDivergedError(
-                f"training loss became {epoch_loss} in epoch {epoch + 1}; lower the learning rate or use fp32")
         self.result.history.append({"epoch": epoch + 1, "train_loss": epoch_loss, "val_top1": phase.val_accuracy(),
                                     "phase": phase.plan.phase, "lr_factor": round(factor, 6)})
         self.result.final_train_loss = epoch_loss

@@ -18,7 +18,7 @@ from ..data.features import FeatureCache
 from ..data.pipeline import BatchPipeline, Preprocessing, choose_placement
 from ..data.splits import load_raw, make_splits
 from ..data.types import ImageSet, Splits
-from ..errors import SftbenchError
+from ..errors import CaseOutOfMemoryError, SftbenchError
 from ..results.environment import environment, utc_now
 from ..results.record import SCHEMA_VERSION, PerExample, Record
 from ..results.store import Store
@@ -87,6 +87,9 @@ def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
     try:
         _execute(case, options, fields, phases, observer)
         fields["status"] = "ok"
+    except torch.OutOfMemoryError:
+        fields["status"] = "failed"
+        fields["error"] = _error(_out_of_memory(case, options.device, phases.current), phases.current)
     except Exception as err:  # one bad case must not stop the suite
         fields["status"] = "failed"
         fields["error"] = _error(err, phases.current)
@@ -98,6 +101,14 @@ def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
         if options.device.type == "cuda":
             torch.cuda.empty_cache()
     return Record.model_validate(fields)
+
+
+def _out_of_memory(case: Case, device: torch.device, phase: Optional[str]) -> CaseOutOfMemoryError:
+    peak = peak_memory(device)["peak_mb"]  # read before the cache is emptied
+    return CaseOutOfMemoryError(
+        f"out of memory on {device} in the {phase} phase at batch_size {case.train.batch_size} (peak {peak:.0f} MB); "
+        "lower `batch_size`, use precision bf16, or `placement: host`"
+    )
 
 
 def _error(err: Exception, phase: Optional[str]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any, Literal, Optional
 
 import numpy as np
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ResultsFormatError

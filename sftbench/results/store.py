@@ -10,6 +10,7 @@ from typing import Optional
 import pandas as pd
 
 from ..errors import ResultsFormatError
+from ..paths import check_safe_name
 from .record import Record
 
 
@@ -25,6 +26,8 @@ class Store:
 
     @classmethod
     def for_run(cls, out_dir: Path, suite: str, run_id: str) -> "Store":
+        check_safe_name(suite, "suite name")
+        check_safe_name(run_id, "run id")
         return cls(out_dir / suite / f"{run_id}.jsonl")
 
     @classmethod

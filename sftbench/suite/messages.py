@@ -1,6 +1,7 @@
 """Turn pydantic validation errors into one sentence per problem: file, key path, fix."""
 from __future__ import annotations
 
+import re
 import typing
 from typing import Any, Optional
 
@@ -9,11 +10,16 @@ from pydantic import BaseModel, ValidationError
 from .. import schema
 from ..errors import did_you_mean
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
 
 def _dotted(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int) or not _PLAIN_KEY.match(str(part)):  # odd keys are quoted: one line, always
+            out += f"[{part}]" if isinstance(part, int) else f"[{str(part)!r}]"
+        else:
+            out += f".{part}" if out else str(part)
     return out or "<top level>"
 
 
@@ -56,6 +62,8 @@ def _explain(error: dict[str, Any], root: Optional[type[BaseModel]]) -> str:
     msg = error["msg"]
     if kind in ("value_error", "assertion_error"):
         return msg.split(", ", 1)[1] if msg.startswith(("Value error, ", "Assertion failed, ")) else msg
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} is not a safe name; use letters, digits, '_', '.' and '-', starting with a letter or digit"
     if kind == "literal_error":
         options = error.get("ctx", {}).get("expected", "")
         return f"{value!r} is not allowed{did_you_mean(str(value), _literal_options(options))}; use {options}"
