@@ -29,6 +29,14 @@ class ResultsFormatError(SftbenchError):
     """A results or baseline file is unreadable, corrupt, or from an unknown schema version."""
 
 
+class RunLockedError(SftbenchError):
+    """Another process is writing the same run."""
+
+
+class SftbenchWarning(UserWarning):
+    """Something was skipped or repaired; the CLI prints it as one yellow line."""
+
+
 class TrainingDivergedError(SftbenchError):
     """The loss became NaN or infinite."""
 

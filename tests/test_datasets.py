@@ -14,7 +14,7 @@ from sftbench.data.pipeline import (
     random_crop,
     random_flip,
 )
-from sftbench.data.splits import load_raw, make_splits
+from sftbench.data.splits import _load_raw, load_raw, make_splits
 from sftbench.data.types import ImageSet, RawDataset
 from sftbench.errors import DatasetUnavailableError
 from sftbench.schema import DatasetSpec
@@ -60,8 +60,32 @@ def test_missing_dataset_offline_is_one_sentence(tmp_path):
     with pytest.raises(DatasetUnavailableError) as info:
         load_raw(DatasetSpec(name="cifar100", root=str(tmp_path / "empty")))
     message = str(info.value)
-    assert message.startswith(f"CIFAR-100 is not in {tmp_path / 'empty'} and cannot be downloaded (no network)")
+    assert message.startswith(f"CIFAR-100 is missing or corrupt in {tmp_path / 'empty'} (RuntimeError: Dataset not found or corrupted) and cannot be downloaded (no network)")
     assert "--data-root" in message and "\n" not in message
+
+
+def test_a_truncated_cifar_file_is_one_sentence_naming_the_folder(tmp_path, monkeypatch):
+    import torchvision.datasets.cifar as tv_cifar
+
+    write_cifar10(tmp_path)
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda path, md5=None: Path(path).is_file())
+    batch = tmp_path / "cifar-10-batches-py" / "test_batch"
+    batch.write_bytes(batch.read_bytes()[:500])  # cut mid-pickle, as a failed copy would
+    with pytest.raises(DatasetUnavailableError) as info:
+        load_raw(DatasetSpec(name="cifar10", root=str(tmp_path)))
+    message = str(info.value)
+    assert message.startswith(f"CIFAR-10 is missing or corrupt in {tmp_path} (") and "\n" not in message
+
+
+@pytest.mark.skipif(not DEBIAN_DIRS["FashionMNIST"].is_dir(), reason="Debian package dataset-fashion-mnist not installed")
+def test_a_truncated_idx_file_is_one_sentence_naming_the_folder(tmp_path):
+    load_raw(DatasetSpec(name="fashion_mnist", root=str(tmp_path)))  # unpacks the Debian copy
+    images = tmp_path / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1000])
+    _load_raw.cache_clear()  # loads are memoised per process
+    with pytest.raises(DatasetUnavailableError) as info:
+        load_raw(DatasetSpec(name="fashion_mnist", root=str(tmp_path)))
+    assert str(info.value).startswith(f"Fashion-MNIST is missing or corrupt in {tmp_path} (")
 
 
 @pytest.mark.skipif(not DEBIAN_DIRS["FashionMNIST"].is_dir(), reason="Debian package dataset-fashion-mnist not installed")

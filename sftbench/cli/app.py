@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -15,7 +16,7 @@ import typer
 from rich.console import Console
 
 from .. import options as shared
-from ..errors import SftbenchError
+from ..errors import SftbenchError, SftbenchWarning
 from ..exit_codes import ExitCode
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark and regression suite for transfer learning.")
@@ -25,6 +26,19 @@ app.add_typer(baseline_app, name="baseline")
 console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 160)
 F = TypeVar("F", bound=Callable[..., Any])
+_show_warning = warnings.showwarning
+
+
+def _show_sftbench_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """sftbench's own warnings are one yellow line on stderr; others keep Python's format."""
+    if issubclass(category, SftbenchWarning):
+        err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    else:
+        _show_warning(message, category, *args, **kwargs)
+
+
+warnings.showwarning = _show_sftbench_warning
+warnings.simplefilter("always", SftbenchWarning)  # each skipped line is its own warning
 
 
 def user_errors(func: F) -> F:

@@ -8,6 +8,7 @@ import typer
 
 from .. import options as shared
 from ..engine.device import device_for_suite
+from ..engine.preflight import RunTarget, preflight
 from ..engine.runner import RunOptions, run_cases
 from ..errors import ConfigError
 from ..exit_codes import ExitCode
@@ -15,7 +16,7 @@ from ..report.leaderboard import print_summary
 from ..results.environment import new_run_id
 from ..results.selection import latest_per_run_key
 from ..results.store import Store
-from ..suite.cases import expand
+from ..suite.cases import Case, expand
 from ..suite.discovery import DEFAULT_SUITE, find_suite
 from ..suite.loader import load_suite
 from .app import (
@@ -56,17 +57,21 @@ def run(
     json_out: JsonOpt = None,
     strict: StrictOpt = False,
     require_baseline: RequireBaselineOpt = False,
+    preflight_: bool = typer.Option(True, "--preflight/--no-preflight",
+                                    help="Check weights, datasets, device, output folder and strategies first."),
 ) -> None:
     """Fine-tune every case of a suite and record one JSON line per case."""
     path = find_suite(suite)
     spec = load_suite(path)
     cases = expand(spec, source=str(path), seeds=shared.parse_seeds(seeds), epochs=epochs)[:limit_cases]
-    options = RunOptions(device_for_suite(spec.name, spec.requires_gpu, device),
-                         str(data_root) if data_root else None, path.parent)
+    root = str(data_root) if data_root else None
+    if preflight_:
+        _preflight(cases, RunTarget(spec.name, spec.requires_gpu, device, out, run_id, root))
+    options = RunOptions(device_for_suite(spec.name, spec.requires_gpu, device), root, path.parent)
     store = _pick_store(out, spec.name, run_id, resume)
     console.print(f"[bold]{spec.name}[/]: {len(cases)} case(s) on {options.device} -> {store.path}")
     try:
-        with RichProgress(console, len(cases)) as progress:
+        with store.lock, RichProgress(console, len(cases)) as progress:  # one writer per run id
             run_cases(cases, store, options, progress, resume=resume)
         keys = {c.run_key for c in cases}
         records = [r for r in latest_per_run_key(store.records()) if r.run_key in keys]
@@ -80,6 +85,18 @@ def run(
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if any(not r.ok for r in records):
         raise typer.Exit(ExitCode.CASE_FAILED)
+
+
+def _preflight(cases: list[Case], target: RunTarget) -> None:
+    """Every problem at once, one line each, exit 2 and nothing trained."""
+    report = preflight(cases, target)
+    if report.problems:
+        for problem in report.problems:
+            err_console.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+        err_console.print(f"preflight: {len(report.problems)} problem(s); nothing was trained "
+                          "(`--no-preflight` skips these checks)", highlight=False)
+        raise typer.Exit(ExitCode.CONFIG)
+    console.print(f"preflight: {report.checks} checks passed in {report.seconds:.1f}s", highlight=False)
 
 
 def _pick_store(out: Path, suite: str, run_id: Optional[str], resume: bool) -> Store:

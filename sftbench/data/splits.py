@@ -25,22 +25,29 @@ def load_raw(spec: DatasetSpec, default_root: str | None = None) -> RawDataset:
     return _load_raw(spec.name, str(root), json.dumps(spec.options, sort_keys=True))
 
 
+def check_dataset(spec: DatasetSpec, default_root: str | None = None) -> RawDataset:
+    """Preflight: the dataset loads (from disk, or downloaded when online) and the suite's sizes fit it."""
+    raw = load_raw(spec, default_root)
+    _check_sizes(raw, spec)
+    return raw
+
+
+def _check_sizes(raw: RawDataset, spec: DatasetSpec) -> None:
+    for key, size, available, what in (("train_size", spec.train_size, len(raw.train), "training"),
+                                       ("test_size", spec.test_size, len(raw.test), "test")):
+        if size is not None and size > available:
+            raise ConfigError(f"dataset {spec.label!r}: {key} {size} exceeds the {available} {what} images; lower it")
+
+
 def make_splits(raw: RawDataset, spec: DatasetSpec, seed: int) -> Splits:
     """Carve validation out of the training pool with the seed; the test subset ignores the seed."""
+    _check_sizes(raw, spec)
     pool_order = torch.randperm(len(raw.train), generator=torch.Generator().manual_seed(seed))
     if spec.train_size is not None:
-        if spec.train_size > len(raw.train):
-            raise ConfigError(
-                f"dataset {spec.label!r}: train_size {spec.train_size} exceeds the {len(raw.train)} training images; lower it"
-            )
         pool_order = pool_order[: spec.train_size]
     n_val = round(spec.val_fraction * len(pool_order))
     test_index = torch.arange(len(raw.test))
     if spec.test_size is not None:
-        if spec.test_size > len(raw.test):
-            raise ConfigError(
-                f"dataset {spec.label!r}: test_size {spec.test_size} exceeds the {len(raw.test)} test images; lower it"
-            )
         test_order = torch.randperm(len(raw.test), generator=torch.Generator().manual_seed(0))
         test_index = test_order[: spec.test_size].sort().values
     return Splits(

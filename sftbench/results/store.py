@@ -3,26 +3,31 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Optional
 
 import pandas as pd
 
-from ..errors import ResultsFormatError
+from ..errors import ConfigError, ResultsFormatError, SftbenchWarning
 from ..paths import check_safe_name
+from .lock import RunLock
 from .record import Record
 
 
 class Store:
     """`results/<suite>/<run-id>.jsonl`: one record per line, appended as each case ends.
 
-    Each record is written with a single `write` on an O_APPEND descriptor and fsynced, so a
-    killed run leaves at worst one torn last line, which reading skips.
+    Writers hold the run's lock (`RunLock`): one process per run id. Each record is one `write`
+    on an O_APPEND descriptor, then fsync. A torn last line (a crash mid-write) is moved to
+    `<run-id>.jsonl.torn` before the next append, so the results file only ever holds whole lines.
     """
 
     def __init__(self, path: Path):
         self.path = path
+        self.lock = RunLock(path)
 
     @classmethod
     def for_run(cls, out_dir: Path, suite: str, run_id: str) -> "Store":
@@ -40,21 +45,32 @@ class Store:
         return self.path.stem
 
     def append(self, record: Record) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         line = (json.dumps(record.to_json_dict(), sort_keys=True, default=str) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            if os.fstat(fd).st_size and not self._ends_with_newline():
-                line = b"\n" + line  # seal a torn line left by a killed run
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with self.lock:  # re-entrant: a run that holds it for its whole length appends at once
+            self._move_torn_tail()
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
-    def _ends_with_newline(self) -> bool:
-        with open(self.path, "rb") as fh:
-            fh.seek(-1, os.SEEK_END)
-            return fh.read(1) == b"\n"
+    def _move_torn_tail(self) -> None:
+        """Cut a last line without its newline (left by a crash) out to `<run-id>.jsonl.torn`."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb+") as fh:
+            data = fh.read()
+            if not data or data.endswith(b"\n"):
+                return
+            keep = data.rfind(b"\n") + 1
+            with open(self.path.with_name(self.path.name + ".torn"), "ab") as torn:
+                torn.write(data[keep:] + b"\n")
+            fh.truncate(keep)
+            os.fsync(fh.fileno())
+        warnings.warn(SftbenchWarning(
+            f"{self.path}: a torn last line ({len(data) - keep} bytes, from an interrupted run) was moved to "
+            f"{self.path.name}.torn; its case runs again with --resume"), stacklevel=2)
 
     def records(self) -> list[Record]:
         return list(read_records(self.path)) if self.path.exists() else []
@@ -64,12 +80,28 @@ class Store:
         return {(r.run_key, r.spec_hash) for r in self.records() if r.ok}
 
 
-def read_records(path: Path) -> Iterator[Record]:
-    """Every record of a JSONL file, migrated to the current schema; a torn line is skipped."""
+def check_writable(folder: Path) -> None:
+    """The results folder can be created and written; raises ConfigError naming it."""
     try:
-        fh = open(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".sftbench-write-test-"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"output folder {str(folder)!r} is not writable ({err.strerror or err}); "
+                          "pass a writable --out") from None
+
+
+def read_records(path: Path) -> Iterator[Record]:
+    """Every record of a JSONL file, migrated to the current schema.
+
+    A line that is not JSON (torn or garbled) is named in a warning and skipped; a file with no
+    readable record at all, or a record that is JSON but not a valid record, is an error.
+    """
+    try:
+        fh = open(path, encoding="utf-8", errors="replace")
     except OSError as err:
         raise ResultsFormatError(f"cannot read results file {str(path)!r} ({err.strerror}); check the path") from None
+    good, bad = 0, []
     with fh:
         for number, line in enumerate(fh, 1):
             if not line.strip():
@@ -77,8 +109,15 @@ def read_records(path: Path) -> Iterator[Record]:
             try:
                 data = json.loads(line)
             except json.JSONDecodeError:
-                continue  # a torn line from an interrupted run
+                bad.append(number)
+                warnings.warn(SftbenchWarning(f"{path}:{number}: not a whole JSON record (torn or garbled), "
+                                              "skipped; re-run its case with --resume"), stacklevel=2)
+                continue
+            good += 1
             yield Record.from_json(data, f"{path}:{number}")
+    if bad and not good:
+        raise ResultsFormatError(f"results file {path} has no readable record ({len(bad)} garbled line(s), the "
+                                 f"first at line {bad[0]}); restore it or re-run the suite")
 
 
 def result_files(paths: Iterable[Path]) -> list[Path]:
