@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
 
 
@@ -49,8 +50,21 @@ class StrategyViolationError(SftbenchError):
     """The optimizer or the frozen tensors disagree with what the strategy declared."""
 
 
+_SHORT = reprlib.Repr()  # attributes, not keywords: Python 3.11's Repr takes none
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 4
+_SHORT.maxlevel = 2
+
+
+def short_repr(value: object) -> str:
+    """repr() bounded in length and depth: a hostile suite value never floods (or stalls) a message."""
+    return _SHORT.repr(value)
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest known names, or '' when nothing is close."""
+    if len(name) > 100:  # nothing that long is a typo of a name, and difflib is quadratic in it
+        return ""
     close = difflib.get_close_matches(name, list(dict.fromkeys(known)), n=3, cutoff=0.6)
     if not close:
         return ""

@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from .errors import UnknownNameError, did_you_mean
+from .errors import UnknownNameError, did_you_mean, short_repr
 
 T = TypeVar("T")
 
@@ -42,7 +42,7 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: str) -> str:
         return (
-            f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}; "
+            f"unknown {self.kind} {short_repr(name)}{did_you_mean(name, self._entries)}; "
             f"run `{self.list_command}` to see the available ones"
         )
 

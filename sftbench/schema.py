@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from .errors import short_repr
 from .paths import SAFE_NAME
 
 
@@ -117,7 +118,7 @@ class BackboneSpec(Strict):
             return value
         if value in ("pretrained", "random"):
             return value
-        raise ValueError(f"weights {value!r} is not valid; use 'pretrained', 'random' or {{file: PATH}}")
+        raise ValueError(f"weights {short_repr(value)} is not valid; use 'pretrained', 'random' or {{file: PATH}}")
 
     @property
     def label(self) -> str:

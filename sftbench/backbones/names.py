@@ -6,7 +6,7 @@ import functools
 import timm
 import torchvision
 
-from ..errors import did_you_mean
+from ..errors import did_you_mean, short_repr
 
 TORCHVISION_PREFIX = "torchvision:"
 
@@ -26,13 +26,13 @@ def check_backbone(name: str) -> None:
         arch = name[len(TORCHVISION_PREFIX):]
         if arch not in torchvision_models():
             raise ValueError(
-                f"unknown torchvision model {arch!r}{did_you_mean(arch, torchvision_models())}; "
+                f"unknown torchvision model {short_repr(arch)}{did_you_mean(arch, torchvision_models())}; "
                 "run `sftbench list backbones --source torchvision` to see the names"
             )
         return
     arch = name.split(".", 1)[0]  # timm names may carry a pretrained tag: resnet50.a1_in1k
     if arch not in timm_models():
         raise ValueError(
-            f"unknown backbone {name!r}{did_you_mean(arch, timm_models())}; use a timm model name "
+            f"unknown backbone {short_repr(name)}{did_you_mean(arch, timm_models())}; use a timm model name "
             "(`sftbench list backbones`) or `torchvision:<name>`"
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError, did_you_mean, short_repr
 from . import builtin  # noqa: F401  (registers the built-in strategies)
 from .base import ENTRY_POINT_GROUP, STRATEGIES, Params, Strategy
 
@@ -29,11 +29,12 @@ def resolve(name: str) -> type[Strategy]:
         module_name, _, attr = name.partition(":")
         try:
             cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as err:
-            raise ConfigError(f"strategy {name!r} could not be imported ({type(err).__name__}: {err}); "
+        except Exception as err:  # importing runs the module: it may raise anything
+            why = (str(err).splitlines() or [""])[0][:200]
+            raise ConfigError(f"strategy {short_repr(name)} could not be imported ({type(err).__name__}: {why}); "
                               "check the `module:Class` path and that the module is importable") from None
         if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-            raise ConfigError(f"strategy {name!r} is not a subclass of sftbench.Strategy; derive from it")
+            raise ConfigError(f"strategy {short_repr(name)} is not a subclass of sftbench.Strategy; derive from it")
         return cls
     if name not in STRATEGIES:
         _load_entry_points()
@@ -49,10 +50,10 @@ def validate_params(name: str, params: dict[str, Any]) -> Params:
         problems = "; ".join(
             f"params.{'.'.join(map(str, e['loc']))}: "
             + (f"unknown parameter{did_you_mean(str(e['loc'][-1]), allowed)} (allowed: {', '.join(allowed)})"
-               if e["type"] == "extra_forbidden" else f"{e.get('input')!r} is invalid: {e['msg'][0].lower()}{e['msg'][1:]}")
+               if e["type"] == "extra_forbidden" else f"{short_repr(e.get('input'))} is invalid: {e['msg'][0].lower()}{e['msg'][1:]}")
             for e in err.errors()
         )
-        raise ConfigError(f"strategy {name!r}: {problems}") from None
+        raise ConfigError(f"strategy {short_repr(name)}: {problems}") from None
 
 
 def build_strategy(name: str, params: dict[str, Any]) -> Strategy:

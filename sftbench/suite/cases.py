@@ -8,7 +8,7 @@ from typing import Any, Optional, Union
 
 from pydantic import ValidationError
 
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError, did_you_mean, short_repr
 from ..schema import (
     BackboneSpec,
     CaseSelector,
@@ -113,7 +113,7 @@ def _check_selector(selector: CaseSelector, matrix: Matrix, where: str) -> None:
         for value in [wanted] if isinstance(wanted, str) else wanted or []:
             if value not in known:
                 raise ConfigError(
-                    f"{where}.{axis}: {value!r} matches no {axis} in the matrix"
+                    f"{where}.{axis}: {short_repr(value)} matches no {axis} in the matrix"
                     f"{did_you_mean(value, known)}; use one of {sorted(set(known))}"
                 )
 

@@ -8,7 +8,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ValidationError
 
 from .. import schema
-from ..errors import did_you_mean
+from ..errors import did_you_mean, short_repr
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -17,7 +17,7 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int) or not _PLAIN_KEY.match(str(part)):  # odd keys are quoted: one line, always
-            out += f"[{part}]" if isinstance(part, int) else f"[{str(part)!r}]"
+            out += f"[{part}]" if isinstance(part, int) else f"[{short_repr(str(part))}]"
         else:
             out += f".{part}" if out else str(part)
     return out or "<top level>"
@@ -56,18 +56,18 @@ def _explain(error: dict[str, Any], root: Optional[type[BaseModel]]) -> str:
         model = _model_at(root, loc[:-1])
         allowed = sorted(model.model_fields) if model else []
         hint = did_you_mean(key, allowed)
-        return f"unknown key {key!r}{hint}; remove it" + (f" (allowed here: {', '.join(allowed)})" if allowed else "")
+        return f"unknown key {short_repr(key)}{hint}; remove it" + (f" (allowed here: {', '.join(allowed)})" if allowed else "")
     if kind == "missing":
-        return f"required key {str(loc[-1])!r} is missing; add it"
+        return f"required key {short_repr(str(loc[-1]))} is missing; add it"
     msg = error["msg"]
     if kind in ("value_error", "assertion_error"):
         return msg.split(", ", 1)[1] if msg.startswith(("Value error, ", "Assertion failed, ")) else msg
     if kind == "string_pattern_mismatch":
-        return f"{value!r} is not a safe name; use letters, digits, '_', '.' and '-', starting with a letter or digit"
+        return f"{short_repr(value)} is not a safe name; use letters, digits, '_', '.' and '-', starting with a letter or digit"
     if kind == "literal_error":
         options = error.get("ctx", {}).get("expected", "")
-        return f"{value!r} is not allowed{did_you_mean(str(value), _literal_options(options))}; use {options}"
-    return f"{value!r} is invalid: {msg[0].lower() + msg[1:]}"
+        return f"{short_repr(value)} is not allowed{did_you_mean(str(value), _literal_options(options))}; use {options}"
+    return f"{short_repr(value)} is invalid: {msg[0].lower() + msg[1:]}"
 
 
 def _literal_options(expected: str) -> list[str]:
