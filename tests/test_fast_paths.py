@@ -149,3 +149,18 @@ def test_probe_results_do_not_depend_on_the_cache_state(tmp_path, monkeypatch):
     assert cold.features.computed > 0 and warm.features.computed == 0 and other.ok
     assert warm.metrics == cold.metrics and warm.history == cold.history
     assert warm.per_example == cold.per_example
+
+
+@pytest.mark.parametrize("damage", [lambda b: b[: len(b) // 2], lambda b: b"garbage", lambda b: b""])
+def test_a_damaged_feature_cache_file_is_rebuilt_with_a_warning(tmp_path, damage):
+    from sftbench.errors import SftbenchWarning
+
+    _, cache = _cache(tmp=tmp_path)
+    data = _images()
+    expected = cache.features(data, "d1", torch.arange(20))
+    [path] = list(tmp_path.rglob("*.pt*"))
+    path.write_bytes(damage(path.read_bytes()))
+    _, again = _cache(tmp=tmp_path)
+    with pytest.warns(SftbenchWarning, match="feature cache file .* is unreadable .*; it is rebuilt"):
+        rebuilt = again.features(data, "d1", torch.arange(20))
+    assert again.stats.computed == 20 and torch.equal(rebuilt, expected)

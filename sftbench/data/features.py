@@ -12,6 +12,7 @@ import functools
 import hashlib
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -19,6 +20,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from ..errors import SftbenchWarning
 from ..paths import cache_dir
 from .digest import tensor_digest
 from .pipeline import BatchPipeline
@@ -92,8 +94,9 @@ class FeatureCache:
     def _load(self, path: Path, n: int) -> dict[str, Any]:
         """The cache file's contents, read once per case (train and val share the training file)."""
         if path not in self._loaded:
-            if self.enabled and path.exists():
-                self._loaded[path] = torch.load(path, weights_only=True)
+            stored = _read_cache_file(path, n) if self.enabled and path.exists() else None
+            if stored is not None:
+                self._loaded[path] = stored
                 self.stats.files.append(path.name)
             else:
                 self._loaded[path] = {"have": torch.zeros(n, dtype=torch.bool), "features": None}
@@ -128,3 +131,18 @@ class FeatureCache:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         torch.save(stored, tmp)
         os.replace(tmp, path)
+
+
+def _read_cache_file(path: Path, n: int) -> Optional[dict[str, Any]]:
+    """A cache file's contents, or None (with a warning) when it is unreadable or not for this split:
+    a damaged cache costs a re-extraction, never a failed case."""
+    try:
+        stored = torch.load(path, weights_only=True)
+        have, features = stored["have"], stored["features"]
+        if have.shape != (n,) or (features is not None and len(features) != n):
+            raise ValueError(f"it holds {len(have)} images, the split has {n}")
+    except Exception as err:  # truncated, garbled or foreign files all mean: rebuild
+        warnings.warn(SftbenchWarning(f"feature cache file {path} is unreadable ({type(err).__name__}: "
+                                      f"{str(err)[:120]}); it is rebuilt"), stacklevel=3)
+        return None
+    return stored
