@@ -69,6 +69,7 @@ class TrainSpec(Strict):
     max_steps_per_epoch: Optional[PositiveInt] = None  # cap for smoke runs
     timing_warmup_steps: NonNegativeInt = 2  # first train steps left out of throughput
     deterministic: bool = True  # deterministic kernels; disables cudnn.benchmark
+    tf32: bool = True  # CUDA only: TF32 tensor cores for fp32 matmuls and convolutions
     channels_last: bool = False  # NHWC memory format for model and batches (faster convs with AMP)
     compile: Optional[Literal["default", "reduce-overhead", "max-autotune"]] = None  # torch.compile mode
     feature_cache: bool = True  # probes train the head on cached frozen-backbone features

@@ -27,6 +27,7 @@ from .pipeline import BatchPipeline
 from .types import ImageSet
 
 CACHE_VERSION = 2  # 2: features extracted in batches of one fixed shape
+HOST_FLUSH_BATCHES = 32  # extracted features move to the host in chunks, not per batch
 EXTRACT_BATCH = 64  # images per extraction batch; the last one is padded, so every batch has the same shape
 
 
@@ -106,24 +107,28 @@ class FeatureCache:
 
     @torch.inference_mode()
     def _extract(self, images: ImageSet, batch_size: int) -> torch.Tensor:
-        """Head inputs of `images`, in order. Every batch has the same shape (the last is padded with
-        copies of its last image), so the kernels chosen, and the features, never depend on how many
-        images were missing from the cache."""
-        n = len(images)
-        pad = torch.full(((-n) % batch_size,), n - 1, dtype=torch.long)
-        images = images.subset(torch.cat([torch.arange(n), pad]))
+        """Head inputs of `images`, in order, read in batches from wherever the images live. Every
+        batch has the same shape (the last is padded with copies of its last image), so the kernels
+        chosen, and the features, never depend on how many images were missing from the cache."""
         captured: list[torch.Tensor] = []
-        hook = self.head.register_forward_pre_hook(lambda module, inputs: captured.append(inputs[0].float().cpu()))
+        on_host: list[torch.Tensor] = []
+        hook = self.head.register_forward_pre_hook(lambda module, inputs: captured.append(inputs[0].float()))
         was_training = self.model.training
         self.model.eval()
         try:
-            for x, _ in self.pipeline.batches(self.pipeline.to_device(images), batch_size, shuffle=False):
+            for x, _, real in self.pipeline.padded_batches(images, batch_size):
                 with self.autocast():
                     self.model(x)
+                captured[-1] = captured[-1][:real]
+                if len(captured) == HOST_FLUSH_BATCHES:  # one device-to-host sync per this many batches
+                    on_host.append(torch.cat(captured).cpu())
+                    captured.clear()
         finally:
             hook.remove()
             self.model.train(was_training)
-        return torch.cat(captured).flatten(1)[:n]
+        if captured:
+            on_host.append(torch.cat(captured).cpu())
+        return torch.cat(on_host).flatten(1)
 
     @staticmethod
     def _save(path: Path, stored: dict[str, torch.Tensor]) -> None:

@@ -5,8 +5,9 @@ there, so no CPU worker pool sits between the data and the model.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -63,11 +64,11 @@ class BatchPipeline:
         self.std = torch.tensor(prep.std, device=device).view(1, 3, 1, 1)
 
     def to_device(self, data: ImageSet, placement: str = "device") -> ImageSet:
-        """`device`: the uint8 images live on the accelerator; `host`: they stay in (pinned) host
-        memory and each batch is copied over asynchronously. Labels always go to the device."""
+        """`device`: the uint8 images live on the accelerator; `host`: they stay in host memory and
+        each batch is copied over asynchronously. Labels always go to the device."""
         labels = data.labels.to(self.device)
         if placement == "host" and self.device.type == "cuda":
-            return ImageSet(data.images.pin_memory(), labels)
+            return ImageSet(data.images, labels)  # batches are staged through pinned buffers (PinnedGather)
         return ImageSet(data.images.to(self.device), labels)
 
     def transform(self, images: torch.Tensor, augment: bool, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -91,10 +92,61 @@ class BatchPipeline:
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(data)
         order = torch.randperm(n, generator=generator, device=generator.device).to(self.device) if shuffle else None
+        # host-placed images are indexed on the CPU: the order crosses over once per epoch, not per step
+        host_order = order.to(data.images.device) if order is not None else None
+        gather = self._gatherer(data, batch_size)
         stop = n - n % batch_size if drop_last and n >= batch_size else n
         for step, start in enumerate(range(0, stop, batch_size)):
             if max_steps is not None and step >= max_steps:
                 return
-            index = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
-            images = data.images[index.to(data.images.device) if isinstance(index, torch.Tensor) else index]
-            yield self.transform(images.to(self.device, non_blocking=True), augment, generator), data.labels[index]
+            if order is None:
+                images, labels = gather(torch.arange(start, min(start + batch_size, n))), data.labels[start:start + batch_size]
+            else:
+                images, labels = gather(host_order[start:start + batch_size]), data.labels[order[start:start + batch_size]]
+            yield self.transform(images, augment, generator), labels
+
+    def padded_batches(self, data: ImageSet, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+        """(x, labels, real) in order, every x exactly `batch_size` images: a short last batch is
+        padded with copies of its last image. One shape means cuDNN tunes once and a compiled
+        model never recompiles inside a timed window; callers keep the first `real` outputs."""
+        n = len(data)
+        gather = self._gatherer(data, batch_size)
+        for start in range(0, n, batch_size):
+            real = min(batch_size, n - start)
+            index = torch.arange(start, start + batch_size).clamp_(max=n - 1)
+            yield self.transform(gather(index), augment=False), data.labels[start:start + real], real
+
+    def _gatherer(self, data: ImageSet, batch_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        """index -> uint8 batch on the device. Host-placed images on CUDA go through pinned buffers."""
+        images = data.images
+        if images.device.type == "cpu" and self.device.type == "cuda":
+            return PinnedGather(images, batch_size, self.device)
+        return lambda index: images[index.to(images.device)].to(self.device, non_blocking=True)
+
+
+class PinnedGather:
+    """Rows of host images -> the device, through two pinned staging buffers used in turn.
+
+    Indexing a pinned tensor returns pageable memory, and a `non_blocking` copy from pageable
+    memory blocks; gathering straight into a pinned buffer keeps the copy asynchronous. A CUDA
+    event per buffer says when its last copy is done, so the buffer is never overwritten early.
+    """
+
+    def __init__(self, images: torch.Tensor, batch_size: int, device: torch.device,
+                 pin: Callable[[torch.Tensor], torch.Tensor] = torch.Tensor.pin_memory,
+                 new_event: Callable[[], Any] = lambda: torch.cuda.Event()):
+        self.images, self.device, self.new_event = images, device, new_event
+        self.buffers = [pin(torch.empty((batch_size, *images.shape[1:]), dtype=images.dtype)) for _ in range(2)]
+        self.events: list[Any] = [None, None]
+        self.turn = 0
+
+    def __call__(self, index: torch.Tensor) -> torch.Tensor:
+        k, self.turn = self.turn, 1 - self.turn
+        if self.events[k] is not None:
+            self.events[k].synchronize()  # its previous copy must have left the buffer
+        staged = self.buffers[k][: len(index)]
+        torch.index_select(self.images, 0, index.cpu(), out=staged)
+        batch = staged.to(self.device, non_blocking=True)
+        self.events[k] = self.new_event()
+        self.events[k].record()
+        return batch

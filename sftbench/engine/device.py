@@ -1,13 +1,13 @@
 """The device a run uses, its GPU requirement, and process-wide seeding and determinism."""
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
+from .determinism import configure_process
 
 
 def resolve_device(name: str) -> torch.device:
@@ -42,12 +42,20 @@ def device_for_suite(suite: str, requires_gpu: bool, requested: str) -> torch.de
     return device
 
 
-def seed_everything(seed: int, deterministic: bool) -> None:
+def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # seeds every CUDA device too
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def prepare_case(device: torch.device, deterministic: bool, tf32: bool) -> None:
+    """Process state a case depends on, set fresh for each case."""
+    configure_process(deterministic)  # only the process's first case decides (before CUDA starts)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # cuda:N must not open a context on GPU 0
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+    torch.compiler.reset()  # the last case's graphs must not pile up to the recompile limit or hold memory
     torch.backends.cudnn.benchmark = not deterministic
     torch.backends.cudnn.deterministic = deterministic
     torch.use_deterministic_algorithms(deterministic, warn_only=True)

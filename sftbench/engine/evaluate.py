@@ -13,7 +13,7 @@ from torch import nn
 from ..data.pipeline import BatchPipeline
 from ..data.types import ImageSet
 from ..schema import TrainSpec
-from .timing import Stopwatch
+from .timing import MemoryMeter, Stopwatch
 
 EVAL_WINDOWS = 8  # eval throughput is recorded per window of batches
 
@@ -35,9 +35,11 @@ class EvalResult:
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, data: ImageSet, pipeline: BatchPipeline, cfg: TrainSpec,
-             forward: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> EvalResult:
-    """Predictions for a split; the first batch is warm-up and left out of the throughput
-    (unless it is the only one)."""
+             forward: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+             memory: Optional[MemoryMeter] = None) -> EvalResult:
+    """Predictions for a split. Every batch has the same shape (the last is padded, its padding's
+    predictions dropped), so no new shape is tuned or compiled inside the timed window; the first
+    batch is warm-up and left out of the throughput (unless it is the only one)."""
     model.eval()
     clock = Stopwatch(pipeline.device)
     predictions = []
@@ -45,13 +47,17 @@ def evaluate(model: nn.Module, data: ImageSet, pipeline: BatchPipeline, cfg: Tra
     warmup = 1 if len(data) > batch_size else 0
     per_window = max(1, (math.ceil(len(data) / batch_size) - warmup) // EVAL_WINDOWS)
     window = batches = 0
-    for i, (x, _) in enumerate(pipeline.batches(data, batch_size, shuffle=False)):
+    if memory is not None:
+        memory.new_phase()
+    for i, (x, _, real) in enumerate(pipeline.padded_batches(data, batch_size)):
         if i == warmup:
             clock.start()
         with autocast(pipeline.device, cfg.precision):
-            predictions.append((forward or model)(x).argmax(dim=1))
+            predictions.append((forward or model)(x)[:real].argmax(dim=1))
+        if i == 0 and memory is not None:
+            memory.warm()  # this shape is tuned now
         if i >= warmup:
-            window, batches = window + len(x), batches + 1
+            window, batches = window + real, batches + 1
             if batches == per_window:  # one device sync per window, not per batch
                 clock.lap(window)
                 window = batches = 0

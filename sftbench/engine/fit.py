@@ -26,7 +26,7 @@ from .evaluate import accuracy, autocast, evaluate
 from .modes import apply_plan
 from .optim import build_optimizer, describe_plan, lr_factor, set_lr
 from .probe import head_accuracy, lbfgs_solve
-from .timing import Stopwatch
+from .timing import MemoryMeter, Stopwatch
 from .verify import FrozenSnapshot, check_optimizer
 
 EpochCallback = Callable[[int, int, float], None]  # (epoch, epochs, train loss)
@@ -49,6 +49,7 @@ class FitConfig:
     strategy_name: str = "strategy"  # for error messages
     forward: Optional[Forward] = None  # e.g. the compiled model; default: the backbone's model
     on_epoch: Optional[EpochCallback] = None
+    memory: Optional[MemoryMeter] = None  # steady-state peak: reset once each phase is warm
 
 
 @dataclass
@@ -131,6 +132,7 @@ class _SgdLoop:
         self.result = FitResult()
         self.phase: Optional[_Phase] = None
         self.step = 0
+        self.warm_pending = True
         timed_steps = self.steps_per_epoch * self.cfg.epochs - self.cfg.timing_warmup_steps
         self.window_steps = max(1, timed_steps // TIMING_WINDOWS)  # steps per throughput window
 
@@ -148,6 +150,12 @@ class _SgdLoop:
         self.result.train_windows = [round(w, 3) for w in self.clock.windows]
         return self.result
 
+    def _warm(self) -> None:
+        """The first timed step of a phase: what warm-up allocated (autotuning, compile) stays cold."""
+        if self.warm_pending and self.config.memory is not None:
+            self.config.memory.warm()
+        self.warm_pending = False
+
     def _start_phase(self, plan: TrainPlan, epoch: int) -> None:
         model, name = self.backbone.model, self.config.strategy_name
         if plan.lbfgs is not None:
@@ -156,6 +164,9 @@ class _SgdLoop:
         if self.phase is not None:
             self.phase.snapshot.verify(model, name)
         apply_plan(model, plan)
+        if self.config.memory is not None:
+            self.config.memory.new_phase()  # new trainable set: new gradients and optimizer state
+        self.warm_pending = True
         optimizer = build_optimizer(model, plan, self.cfg.optimizer)
         check_optimizer(model, optimizer, plan, name)
         start, end = plan.schedule_epochs or (0, self.cfg.epochs)
@@ -181,7 +192,7 @@ class _SgdLoop:
         def val_images() -> Optional[float]:
             if not len(data.val):
                 return None
-            return accuracy(evaluate(self.backbone.model, data.val, pipeline, cfg, self.forward))
+            return accuracy(evaluate(self.backbone.model, data.val, pipeline, cfg, self.forward, self.config.memory))
 
         return (lambda: pipeline.batches(data.train, cfg.batch_size, shuffle=True, generator=self.generator,
                                          augment=True, drop_last=True, max_steps=cfg.max_steps_per_epoch),
@@ -195,6 +206,7 @@ class _SgdLoop:
         factor, epoch_start = math.nan, self.step
         for x, y in phase.batches():
             if not self.clock.running and self.step >= phase.timed_from:
+                self._warm()
                 self.clock.start()
             factor = lr_factor(self.step - phase.span[0], phase.span[1], phase.warmup_steps, cfg.schedule)
             set_lr(phase.optimizer, cfg.optimizer.lr, factor)

@@ -25,12 +25,17 @@ from ..results.store import Store
 from ..strategies.base import Strategy
 from ..strategies.lookup import build_strategy
 from ..suite.cases import Case
-from .device import seed_everything
+from .determinism import (
+    configure_process,
+    determinism_record,
+    record_nondeterministic_ops,
+)
+from .device import prepare_case, seed_everything
 from .evaluate import autocast, classification_metrics, evaluate
 from .fit import FeatureSource, FitConfig, FitData, FitResult, fit
 from .modes import freeze_batchnorm
 from .observer import Observer, SilentObserver
-from .timing import peak_memory, reset_peak_memory
+from .timing import MemoryMeter, peak_memory
 
 
 @dataclass(frozen=True)
@@ -83,9 +88,10 @@ def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
         "labels": {"backbone": case.backbone.label, "dataset": case.dataset.label, "strategy": case.strategy.label},
         "env": environment(options.device, options.suite_dir), "started_at": utc_now(),
     }
-    phases = _Phases()
+    phases, memory = _Phases(), MemoryMeter(options.device)
     try:
-        _execute(case, options, fields, phases, observer)
+        with record_nondeterministic_ops() as warned:
+            _execute(case, options, fields, phases, observer, memory)
         fields["status"] = "ok"
     except torch.OutOfMemoryError:
         fields["status"] = "failed"
@@ -95,7 +101,8 @@ def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
         fields["error"] = _error(err, phases.current)
     finally:
         fields["timings_s"] = {**phases.seconds, "total": round(sum(phases.seconds.values()), 4)}
-        fields["memory"] = peak_memory(options.device)
+        fields["memory"] = memory.result()
+        fields["determinism"] = determinism_record(case.train.deterministic, warned if fields["status"] == "ok" else [])
         fields["finished_at"] = utc_now()
         gc.collect()
         if options.device.type == "cuda":
@@ -117,10 +124,12 @@ def _error(err: Exception, phase: Optional[str]) -> dict[str, Any]:
             "phase": phase, "traceback": None if ours else "".join(traceback.format_exception(err))}
 
 
-def _execute(case: Case, options: RunOptions, fields: dict[str, Any], phases: _Phases, observer: Observer) -> None:
+def _execute(case: Case, options: RunOptions, fields: dict[str, Any], phases: _Phases, observer: Observer,
+             memory: MemoryMeter) -> None:
     device, cfg = options.device, case.train
-    reset_peak_memory(device)
-    seed_everything(case.seed, cfg.deterministic)
+    prepare_case(device, cfg.deterministic, cfg.tf32)
+    memory.start()
+    seed_everything(case.seed)
     with phases("data"):
         splits = make_splits(load_raw(case.dataset, options.data_root), case.dataset, case.seed)
         fields["dataset"] = {"source": splits.source, "classes": list(splits.classes), "sizes": splits.sizes()}
@@ -129,11 +138,11 @@ def _execute(case: Case, options: RunOptions, fields: dict[str, Any], phases: _P
         built = _build(case, splits, device, fields)
     with phases("train"):
         data = FitData(built.train, built.val, _feature_source(built.cache, splits))
-        config = FitConfig(cfg, case.seed, case.strategy.name, built.forward, observer.epoch_ended)
+        config = FitConfig(cfg, case.seed, case.strategy.name, built.forward, observer.epoch_ended, memory)
         fitted = fit(built.backbone, built.strategy, data, built.pipeline, config)
         fields["features"] = built.cache.stats.to_record()
     with phases("eval"):
-        scored = evaluate(built.backbone.model, built.test, built.pipeline, cfg, built.forward)
+        scored = evaluate(built.backbone.model, built.test, built.pipeline, cfg, built.forward, memory)
     fields.update(_outcome(case, built, fitted, scored, splits.num_classes))
     fields["per_example"] = PerExample.from_bools((scored.predictions == scored.labels).numpy(), test_digest)
 
@@ -148,7 +157,8 @@ def _build(case: Case, splits: Splits, device: torch.device, fields: dict[str, A
     backbone.model.to(device)
     if cfg.channels_last:
         backbone.model.to(memory_format=torch.channels_last)
-    forward = torch.compile(backbone.model, mode=cfg.compile) if cfg.compile else backbone.model
+    # fixed shapes everywhere (padded eval, drop_last train): one graph per case, never dynamic
+    forward = torch.compile(backbone.model, mode=cfg.compile, dynamic=False) if cfg.compile else backbone.model
     prep = Preprocessing(
         image_size=cfg.image_size or backbone.input_size, mean=backbone.mean, std=backbone.std,
         interpolation=backbone.interpolation, augment=case.dataset.augment, channels_last=cfg.channels_last,
@@ -161,7 +171,8 @@ def _build(case: Case, splits: Splits, device: torch.device, fields: dict[str, A
                          pipeline, lambda: autocast(device, cfg.precision), enabled=cfg.feature_cache)
     fields["backbone"] = {"library": backbone.library, "weights_source": backbone.weights_source,
                           "image_size": prep.image_size, "interpolation": prep.interpolation}
-    fields["data_path"] = {"placement": placement, "channels_last": cfg.channels_last, "compile": cfg.compile}
+    fields["data_path"] = {"placement": placement, "channels_last": cfg.channels_last, "compile": cfg.compile,
+                           "tf32": cfg.tf32 if device.type == "cuda" else None}
     return _Built(backbone, strategy, pipeline, train, val, test, cache, forward)
 
 
@@ -211,6 +222,7 @@ def run_and_store(case: Case, store: Store, options: RunOptions, observer: Obser
 def run_cases(cases: list[Case], store: Store, options: RunOptions, observer: Observer = SilentObserver(),
               resume: bool = False) -> list[Record]:
     """Run every case (skipping, with `resume`, those the store already holds as finished)."""
+    configure_process(any(c.train.deterministic for c in cases))  # before the first case starts CUDA
     done = store.finished_keys() if resume else set()
     records = []
     for index, case in enumerate(cases):

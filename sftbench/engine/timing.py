@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -78,3 +79,49 @@ def peak_memory(device: torch.device) -> dict[str, float | str]:
             if line.startswith("VmHWM:"):
                 return {"peak_mb": int(line.split()[1]) / 1024, "kind": "process_peak_rss"}
     return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "kind": "process_peak_rss_lifetime"}
+
+
+class MemoryMeter:
+    """Steady-state and cold peak memory of one case.
+
+    The cold peak covers everything, including first steps that allocate cuDNN autotuning
+    workspaces and compile caches, so it depends on what ran before in the process. The steady
+    peak is reset after each phase's warm-up (`warm`) and is what verdicts gate on.
+    """
+
+    def __init__(self, device: torch.device, reader: Callable[[], float] | None = None,
+                 resetter: Callable[[], None] | None = None):
+        self.device = device
+        self._read = reader or (lambda: float(peak_memory(device)["peak_mb"]))
+        self._reset = resetter or (lambda: reset_peak_memory(device))
+        self.cold = self.steady = 0.0
+        self._in_steady = False
+
+    def start(self) -> None:
+        self._reset()
+        self.cold = self.steady = 0.0
+        self._in_steady = False
+
+    def warm(self) -> None:
+        """A phase's warm-up is over: what it allocated counts as cold; the steady window opens."""
+        self._close_window()
+        self._in_steady = True
+
+    def new_phase(self) -> None:
+        """A new phase (evaluation) begins with its own warm-up: close the steady window."""
+        self._close_window()
+        self._in_steady = False
+
+    def _close_window(self) -> None:
+        peak = self._read()
+        self.cold = max(self.cold, peak)
+        if self._in_steady:
+            self.steady = max(self.steady, peak)
+        self._reset()
+
+    def result(self) -> dict[str, float | str | None]:
+        self._close_window()
+        kind = peak_memory(self.device)["kind"]
+        steady = self.steady if self.steady > 0 else None
+        return {"peak_mb": steady if steady is not None else self.cold, "cold_peak_mb": self.cold,
+                "steady": steady is not None, "kind": kind}

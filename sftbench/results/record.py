@@ -98,8 +98,10 @@ class PerExample(Part):
 
 
 class Memory(Part):
-    peak_mb: float
+    peak_mb: float  # steady state (after warm-up) when `steady`, else the cold peak; verdicts gate on it
     kind: str
+    cold_peak_mb: Optional[float] = None  # everything, warm-up and autotuning included (absent before 0.2)
+    steady: bool = False
 
 
 class ParamCounts(Part):
@@ -132,6 +134,15 @@ class DataPath(Part):
     placement: str
     channels_last: bool
     compile: Optional[str] = None
+    tf32: Optional[bool] = None  # TF32 matmuls and convolutions on CUDA
+
+
+class Determinism(Part):
+    """What `deterministic: true` delivered: decided once per process, before CUDA starts."""
+
+    requested: bool
+    cublas_workspace_config: Optional[str] = None
+    nondeterministic_ops: list[str] = Field(default_factory=list)  # ops that warned during the case
 
 
 class FeatureInfo(Part):
@@ -163,6 +174,7 @@ class Record(Part):
     dataset: Optional[DatasetInfo] = None
     backbone: Optional[BackboneInfo] = None
     data_path: Optional[DataPath] = None
+    determinism: Optional[Determinism] = None
     features: Optional[FeatureInfo] = None
     strategy: Optional[StrategyInfo] = None
     metrics: Optional[Metrics] = None

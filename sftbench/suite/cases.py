@@ -54,7 +54,7 @@ class Case:
             "backbone": self.backbone.model_dump(exclude={"id"}),
             "dataset": self.dataset.model_dump(exclude={"id", "root"}),
             "strategy": {"name": self.strategy.name, "params": resolved_strategy_params(self.strategy)},
-            "train": self.train.model_dump(exclude={"seeds"}),
+            "train": _hashed_train(self.train),
         }
 
     def to_record(self) -> dict[str, Any]:
@@ -64,6 +64,19 @@ class Case:
             "strategy": self.strategy.model_dump(mode="json"),
             "train": self.train.model_dump(mode="json", exclude={"seeds"}),
         }
+
+
+# Fields added after hashes were first published: left out of the hash at their default, so the
+# cases that never set them keep their hashes (and their baselines); a non-default value counts.
+HASH_NEUTRAL_DEFAULTS = {"tf32": True}
+
+
+def _hashed_train(train: Any) -> dict[str, Any]:
+    dumped = train.model_dump(exclude={"seeds"})
+    for key, default in HASH_NEUTRAL_DEFAULTS.items():
+        if dumped.get(key) == default:
+            del dumped[key]
+    return dumped
 
 
 def resolved_strategy_params(strategy: StrategySpec) -> dict[str, Any]:
