@@ -45,18 +45,22 @@ def configure_process(deterministic_wanted: bool) -> None:
 def record_nondeterministic_ops() -> Iterator[list[str]]:
     """Collect the ops that warned they ran without a deterministic kernel; other warnings pass on."""
     ops: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            yield ops
-        finally:
-            for warning in caught:
-                match = _NOT_DETERMINISTIC.match(str(warning.message))
-                if match:
-                    ops.append(match[1])
-                else:
-                    _pass_on(warning)
-            ops[:] = sorted(set(ops))
+    caught: list[Any] = []
+    try:
+        with warnings.catch_warnings(record=True) as log:
+            warnings.simplefilter("always")
+            try:
+                yield ops
+            finally:
+                caught = list(log)
+    finally:  # outside the catching context, or the passed-on warnings would be caught again
+        for warning in caught:
+            match = _NOT_DETERMINISTIC.match(str(warning.message))
+            if match:
+                ops.append(match[1])
+            else:
+                _pass_on(warning)
+        ops[:] = sorted(set(ops))
 
 
 def _pass_on(warning: Any) -> None:
