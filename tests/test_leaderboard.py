@@ -29,8 +29,9 @@ def record(backbone="resnet50", strategy="full", seed=0, top1=0.9, train=100.0, 
          "env": {"hardware_key": "cpu"}, "history": [{"epoch": 1, "val_top1": top1 - 0.05}, {"epoch": 2, "val_top1": top1}]}
     if status == "ok":
         r.update(metrics={"top1": top1, "macro_f1": top1, "final_train_loss": 0.1}, memory={"peak_mb": 1000.0, "kind": "x"},
-                 timings_s={"total": 12.5},
-                 throughput={"train_samples_per_s": train, "eval_samples_per_s": 4 * train, "train_path": "images"},
+                 timings_s={"train": 1000.0 / train, "total": 12.5},  # 1,000 images seen: wall img/s = train
+                 throughput={"train_samples_per_s": train, "eval_samples_per_s": 4 * train, "train_path": "images",
+                             "images_seen": 1000},
                  params={"trainable_fraction": 1.0 if strategy == "full" else 0.01, "total": 25_557_032,
                          "trainable": 1})
     else:
@@ -54,9 +55,32 @@ def render(width: int) -> str:
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
-@pytest.mark.parametrize("width", [80, 160])
+@pytest.mark.parametrize("width", [80, 100, 160])
 def test_golden_leaderboard(width):
     assert render(width) == (GOLDEN / f"leaderboard_w{width}.txt").read_text()
+
+
+def render_grid(width: int) -> str:
+    from sftbench.report.grid import grids, markdown_grid, rich_grid
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None)
+    found = grids(leaderboard_frame(two_datasets()))
+    for grid in found:
+        console.print(rich_grid(grid, "golden"))
+    text = "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+    return text + "\n" + "\n".join(markdown_grid(g, "golden") for g in found)
+
+
+def test_golden_grid_table_and_markdown():
+    assert render_grid(100) == (GOLDEN / "grid_w100.txt").read_text()
+
+
+def test_no_word_is_ever_broken_across_lines():
+    for width in (60, 80, 100):
+        text = render(width)
+        for word in ("resnet50", "convnext_tiny", "linear_probe", "[random]"):
+            assert all(word in line for line in text.splitlines() if word[:5] in line), (width, word)
 
 
 def test_frame_values():
@@ -70,7 +94,7 @@ def test_frame_values():
 
 
 def test_pareto_front_on_known_points():
-    points = pd.DataFrame({"train_samples_per_s": [1, 2, 3, 2, 1], "top1_mean": [0.9, 0.8, 0.5, 0.7, 0.95]})
+    points = pd.DataFrame({"train_wall_samples_per_s": [1, 2, 3, 2, 1], "top1_mean": [0.9, 0.8, 0.5, 0.7, 0.95]})
     assert pareto_front(points).tolist() == [False, True, True, False, True]
 
 
@@ -88,8 +112,8 @@ def test_markdown_and_csv_parse_back(tmp_path):
     lines = [l for l in markdown_board(board, "t").splitlines() if l.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     rows = [[c.strip() for c in l.strip("|").split("|")] for l in lines[2:]]
-    assert header[:3] == ["#", "case", "top-1 % (±sd, n)"] and len(rows) == 5
-    assert rows[0][1] == "resnet50-cifar10-full" and rows[0][2] == "94.00±1.41 (2)"
+    assert header[:4] == ["#", "backbone", "strategy", "top-1 % (±sd, n)"] and len(rows) == 5
+    assert rows[0][1:4] == ["resnet50", "full", "94.00±1.41 (2)"] and "dataset cifar10" in markdown_board(board, "t")
     path = tmp_path / "r.jsonl"
     path.write_text("".join(json.dumps(r.to_json_dict()) + "\n" for r in hand_built()))
     out = CliRunner().invoke(app, ["leaderboard", str(path), "--format", "csv"]).output
@@ -97,6 +121,7 @@ def test_markdown_and_csv_parse_back(tmp_path):
     assert parsed[0]["case_id"] == "resnet50-cifar10-full" and float(parsed[0]["top1_mean"]) == pytest.approx(0.94)
     as_json = json.loads(CliRunner().invoke(app, ["leaderboard", str(path), "--format", "json"]).output)
     assert [r["case_id"] for r in as_json][-1] == "convnext_tiny-cifar10-full"
+    assert as_json[0]["train_samples_per_s"] == 105.0 and as_json[0]["train_wall_samples_per_s"] == 105.0
 
 
 def test_plots_are_valid_pngs_of_the_expected_size(tmp_path):
@@ -105,11 +130,46 @@ def test_plots_are_valid_pngs_of_the_expected_size(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text("".join(json.dumps(r.to_json_dict()) + "\n" for r in hand_built()))
     result = CliRunner().invoke(app, ["leaderboard", str(path), "--plot", str(tmp_path / "p.png"),
-                                      "--plot-curves", str(tmp_path / "c.png"), "--group-by", "dataset"])
+                                      "--plot-curves", str(tmp_path / "c.png"), "--plot-grid", str(tmp_path / "g.png")])
     assert result.exit_code == 0, result.output
-    for name in ("p.png", "c.png"):
+    for name, size in (("p.png", (650, 450)), ("c.png", (650, 450)), ("g.png", (540, 330))):
         with Image.open(tmp_path / name) as image:
-            assert image.format == "PNG" and image.size == (800, 500)
+            assert image.format == "PNG" and image.size == size
+
+
+def two_datasets() -> list[Record]:
+    return hand_built() + [record("resnet50", "full", 0, 0.70, 100.0, dataset="pets"),
+                           record("resnet50", "linear_probe", 0, 0.75, 2000.0, dataset="pets")]
+
+
+def test_the_cost_plot_draws_one_panel_per_dataset_and_every_case():
+    from sftbench.report.plots import accuracy_vs_cost
+
+    fig = accuracy_vs_cost(leaderboard_frame(two_datasets()), "t")
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["cifar10", "pets"]
+    points = [len(ax.containers) for ax in visible]  # one errorbar container per case
+    assert points == [4, 2]  # cifar10: the failed case is left out
+    xs = sorted(float(c.lines[0].get_xdata()[0]) for c in visible[1].containers)
+    assert xs == [100.0, 2000.0]  # the x axis is the wall-time cost, not head-only speed
+
+
+def test_the_curves_plot_shades_the_seed_band_per_dataset():
+    from sftbench.report.plots import validation_curves
+
+    fig = validation_curves([r for r in two_datasets() if r.ok], "t")
+    cifar, pets = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(cifar.lines) == 4 and len(cifar.collections) == 4 and len(pets.lines) == 2
+    assert list(cifar.lines[0].get_ydata()) == pytest.approx([89.0, 94.0])  # resnet50 full: mean of 2 seeds
+
+
+def test_the_grid_heatmap_has_a_cell_per_backbone_and_strategy():
+    from sftbench.report.grid import grids
+    from sftbench.report.plots import grid_heatmap
+
+    fig = grid_heatmap(grids(leaderboard_frame(two_datasets())), "t")
+    heatmaps = [ax for ax in fig.axes if ax.images]
+    assert [ax.images[0].get_array().shape for ax in heatmaps] == [(3, 2), (1, 2)]
 
 
 def test_leaderboard_errors_are_sentences(tmp_path):
@@ -117,7 +177,7 @@ def test_leaderboard_errors_are_sentences(tmp_path):
     assert result.exit_code == 2 and "--sort 'speed' is unknown; use accuracy, throughput or efficiency" in result.output
 
 
-def test_cached_probes_stay_off_the_pareto_front():
-    points = pd.DataFrame({"train_samples_per_s": [50.0, 9e4], "top1_mean": [0.9, 0.8],
-                           "train_path": ["images", "cached_features"]})
-    assert pareto_front(points).tolist() == [True, False]
+def test_a_cached_probe_that_wins_on_cost_is_on_the_front():
+    points = pd.DataFrame({"train_wall_samples_per_s": [50.0, 400.0, 30.0], "top1_mean": [0.9, 0.8, 0.85],
+                           "train_path": ["images", "cached_features", "images"]})
+    assert pareto_front(points).tolist() == [True, True, False]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -10,7 +11,10 @@ import typer
 
 from .. import options as shared
 from ..errors import ConfigError
+from ..regression.diff import diff_runs
 from ..report.board import SORT_KEYS, leaderboard_frame, rank
+from ..report.diff import json_diff, markdown_diff, print_diff
+from ..report.grid import csv_grid, grids, markdown_grid, rich_grid
 from ..report.leaderboard import markdown_board, print_board
 from ..results.record import Record
 from ..results.selection import select_runs
@@ -34,11 +38,18 @@ def leaderboard(
     sort: str = typer.Option("accuracy", help="accuracy | throughput | efficiency (accuracy x train samples/s)."),
     fmt: str = typer.Option("table", "--format", help="table | markdown | csv | json"),
     all_runs: bool = typer.Option(False, help="Pool the seeds of every run instead of each case's latest run."),
-    plot: Optional[Path] = typer.Option(None, help="Write accuracy vs throughput as a PNG here."),
+    plot: Optional[Path] = typer.Option(None, help="Write accuracy vs cost (img/s of train wall time) as a PNG."),
     plot_curves: Optional[Path] = typer.Option(None, help="Write per-epoch validation accuracy as a PNG here."),
+    plot_grid: Optional[Path] = typer.Option(None, help="Write the backbone x strategy grid as a heatmap PNG."),
+    pivot: bool = typer.Option(False, "--pivot", help="The grid view: backbones x strategies per dataset."),
+    view: str = typer.Option("list", help="list | grid (the same as --pivot)."),
+    compare: Optional[tuple[str, str]] = typer.Option(
+        None, help="Diff two runs (run ids under --out, or result files): top-1 A, B, Δ, a paired test, speed."),
 ) -> None:
     """Rank cases: accuracy (mean ± std over seeds), transfer gain, speed, memory, Pareto front."""
     axes = _check_options(sort, fmt, group_by)
+    if compare:
+        return _compare(compare, suite, out, fmt)
     records = _records(results, suite, out)
     board = leaderboard_frame(records, all_runs)
     if dataset is not None:
@@ -46,8 +57,55 @@ def leaderboard(
         if board.empty:
             raise ConfigError(f"--dataset {dataset!r} matches no case in these results")
     title = f"leaderboard · {', '.join(sorted(board['suite'].unique()))}"
-    _print(board, title, axes, sort, fmt)
-    _plots(board, records, title, all_runs, plot, plot_curves)
+    if pivot or _grid_view(view):
+        _print_grid(board, title, fmt)
+    else:
+        _print(board, title, axes, sort, fmt)
+    _plots(board, records, title, all_runs, Plots(plot, plot_curves, plot_grid))
+
+
+def _grid_view(view: str) -> bool:
+    if view not in ("list", "grid"):
+        raise ConfigError(f"--view {view!r} is unknown; use list or grid")
+    return view == "grid"
+
+
+def _print_grid(board: pd.DataFrame, title: str, fmt: str) -> None:
+    found = grids(board)
+    if fmt == "table":
+        for grid in found:
+            console.print(rich_grid(grid, title))
+    elif fmt == "markdown":
+        console.print("\n".join(markdown_grid(g, title) for g in found), markup=False, highlight=False, soft_wrap=True)
+    elif fmt == "csv":
+        sys.stdout.write(pd.concat([csv_grid(g) for g in found]).to_csv(index=False))
+    else:
+        sys.stdout.write(pd.concat([csv_grid(g) for g in found]).to_json(orient="records", indent=2) + "\n")
+
+
+def _compare(runs: tuple[str, str], suite: Optional[str], out: Path, fmt: str) -> None:
+    (name_a, a), (name_b, b) = (_run(name, suite, out) for name in runs)
+    diff = diff_runs(a, b)
+    if fmt == "markdown":
+        console.print(markdown_diff(diff, name_a, name_b), markup=False, highlight=False, soft_wrap=True)
+    elif fmt in ("json", "csv"):
+        sys.stdout.write(json_diff(diff, name_a, name_b))
+    else:
+        print_diff(console, diff, name_a, name_b)
+
+
+def _run(name: str, suite: Optional[str], out: Path) -> tuple[str, list[Record]]:
+    """A results file, or a run id under --out (in --suite's folder, or in any suite's)."""
+    path = Path(name)
+    if not path.is_file():
+        folders = [out / load_suite(find_suite(suite)).name] if suite else sorted(p for p in out.glob("*") if p.is_dir())
+        found = [f / f"{name}.jsonl" for f in folders if (f / f"{name}.jsonl").is_file()]
+        if len(found) != 1:
+            where = "no" if not found else f"{len(found)}"
+            raise ConfigError(f"--compare {name!r}: {where} results file matches under {out}; pass a file path, "
+                              "or --suite to pick the suite")
+        path = found[0]
+    return path.stem, list(read_records(path))
 
 
 def _check_options(sort: str, fmt: str, group_by: Optional[str]) -> list[str]:
@@ -82,17 +140,26 @@ def _print(board: pd.DataFrame, title: str, axes: list[str], sort: str, fmt: str
         sys.stdout.write(rank(board, sort).to_json(orient="records", indent=2) + "\n")
 
 
-def _plots(board: pd.DataFrame, records: list[Record], title: str, all_runs: bool, plot: Optional[Path],
-           plot_curves: Optional[Path]) -> None:
-    from ..report.plots import (  # deferred: matplotlib is heavy
-        accuracy_vs_throughput,
-        validation_curves,
-    )
+@dataclass(frozen=True)
+class Plots:
+    accuracy_vs_cost: Optional[Path]
+    curves: Optional[Path]
+    grid: Optional[Path]
 
-    if plot:
-        accuracy_vs_throughput(board, plot, title)
-        err_console.print(f"wrote {plot}")
-    if plot_curves:
+
+def _plots(board: pd.DataFrame, records: list[Record], title: str, all_runs: bool, plots: Plots) -> None:
+    if not any((plots.accuracy_vs_cost, plots.curves, plots.grid)):
+        return
+    from ..report import plots as draw  # deferred: matplotlib is heavy
+
+    if plots.accuracy_vs_cost:
+        draw.save(draw.accuracy_vs_cost(board, title), plots.accuracy_vs_cost)
+    if plots.curves:
         keep = set(board["case_id"])
-        validation_curves([r for r in select_runs(records, all_runs) if r.case_id in keep], plot_curves, title)
-        err_console.print(f"wrote {plot_curves}")
+        draw.save(draw.validation_curves([r for r in select_runs(records, all_runs) if r.case_id in keep], title),
+                  plots.curves)
+    if plots.grid:
+        draw.save(draw.grid_heatmap(grids(board), title), plots.grid)
+    for path in (plots.accuracy_vs_cost, plots.curves, plots.grid):
+        if path:
+            err_console.print(f"wrote {path}")

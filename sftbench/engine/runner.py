@@ -101,6 +101,7 @@ def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
         fields["error"] = _error(err, phases.current)
     finally:
         fields["timings_s"] = {**phases.seconds, "total": round(sum(phases.seconds.values()), 4)}
+        _add_wall_throughput(fields)
         fields["memory"] = memory.result()
         fields["determinism"] = determinism_record(case.train.deterministic, warned if fields["status"] == "ok" else [])
         fields["finished_at"] = utc_now()
@@ -108,6 +109,17 @@ def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
         if options.device.type == "cuda":
             torch.cuda.empty_cache()
     return Record.model_validate(fields)
+
+
+def _add_wall_throughput(fields: dict[str, Any]) -> None:
+    """Images seen per second of the train phase's wall time: the cost axis probes and fine-tunes share."""
+    throughput, seconds = fields.get("throughput"), fields["timings_s"].get("train")
+    if not throughput or not seconds:
+        return
+    steps, batch = throughput["train_steps"], fields["spec"]["train"]["batch_size"]
+    seen = steps * batch if steps else fields["dataset"]["sizes"]["train"]  # L-BFGS: one pass of the split
+    throughput["images_seen"] = seen
+    throughput["train_wall_samples_per_s"] = round(seen / seconds, 3)
 
 
 def _out_of_memory(case: Case, device: torch.device, phase: Optional[str]) -> CaseOutOfMemoryError:

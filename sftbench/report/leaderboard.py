@@ -12,7 +12,9 @@ from typing import Any, Optional
 import pandas as pd
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..results.record import Record
 from .board import groups, leaderboard_frame, rank
@@ -31,52 +33,70 @@ def _accuracy(row: pd.Series) -> str:
     return f"{100 * row['top1_mean']:.2f}{std} ({row['n']})"
 
 
-# (header, cell, justify) in order of importance: the last ones are dropped first when narrow.
+# (header, cell, justify) in order of importance: metric columns at the end are dropped first
+# when the terminal is narrow; the identity columns (backbone, dataset, strategy) never are.
 Column = tuple[str, Callable[[pd.Series], str], str]
+IDENTITY = {"backbone": "backbone_shown", "dataset": "dataset", "strategy": "strategy"}
 COLUMNS: list[Column] = [
     ("#", lambda r: str(r["rank"]), "right"),
-    ("case", lambda r: r["case_id"] + (" [FAILED]" if r["failed"] else ""), "left"),
+    ("backbone", lambda r: r["backbone_shown"], "left"),
+    ("dataset", lambda r: r["dataset"], "left"),
+    ("strategy", lambda r: r["strategy"] + (" [FAILED]" if r["failed"] else ""), "left"),
     ("top-1 % (±sd, n)", _accuracy, "right"),
-    ("train/s", lambda r: _num(r["train_samples_per_s"], ",.1f") + ("*" if r["train_path"] == "cached_features" else ""), "right"),
+    ("img/s", lambda r: _num(r["train_wall_samples_per_s"], ",.1f"), "right"),
     ("P", lambda r: "★" if r["pareto"] else "", "center"),
     ("gain pp", lambda r: _num(r["transfer_gain"], "+.2f", 100), "right"),
     ("trained %", lambda r: _num(r["trainable_fraction"], ".2f", 100), "right"),
+    ("train s", lambda r: _num(r["train_wall_s"], ".1f"), "right"),
     ("eval/s", lambda r: _num(r["eval_samples_per_s"], ",.1f"), "right"),
     ("peak MB", lambda r: _num(r["peak_mb"], ",.0f"), "right"),
-    ("wall s", lambda r: _num(r["wall_s"], ".1f"), "right"),
     ("params M", lambda r: _num(r["params_total"], ".2f", 1e-6), "right"),
 ]
-CASE_FOLD_WIDTH = 36
-FOOTNOTE = ("P ★: Pareto front of accuracy vs train throughput · * head-only train/s of a probe on cached features "
-            "(not on the front) · gain: vs random init")
+ALWAYS = {"#", "backbone", "dataset", "strategy", "top-1 % (±sd, n)"}  # never dropped
+FOOTNOTE = ("img/s: training images seen per second of the train phase's wall time (feature extraction included "
+            "for cached probes) · P ★: Pareto front of accuracy vs that cost · gain: vs random init")
 
 
-def table_cells(board: pd.DataFrame) -> tuple[list[Column], list[list[str]]]:
+def shared_identity(board: pd.DataFrame) -> dict[str, str]:
+    """Identity columns whose value every row shares: they move to the title."""
+    if len(board) < 2:
+        return {}
+    return {header: str(board[key].iloc[0]) for header, key in IDENTITY.items()
+            if board[key].nunique() == 1 and not (header == "strategy" and board["failed"].any())}
+
+
+def table_cells(board: pd.DataFrame, hidden: frozenset[str] = frozenset()) -> tuple[list[Column], list[list[str]]]:
     board = board.assign(rank=range(1, len(board) + 1))
-    return COLUMNS, [[cell(row) for _, cell, _ in COLUMNS] for _, row in board.iterrows()]
+    columns = [c for c in COLUMNS if c[0] not in hidden]
+    return columns, [[cell(row) for _, cell, _ in columns] for _, row in board.iterrows()]
 
 
-def fit_columns(cells: list[list[str]], width: int) -> list[int]:
-    """Indices of the columns to show: drop from the end of COLUMNS until the table fits."""
-    widths = [max([len(COLUMNS[i][0])] + [len(row[i]) for row in cells]) + 3 for i in range(len(COLUMNS))]
-    widths[1] = min(widths[1], CASE_FOLD_WIDTH + 3)  # long case ids fold onto a second line
-    keep = list(range(len(COLUMNS)))
-    while sum(widths[i] for i in keep) > width and len(keep) > 3:
+def fit_columns(columns: list[Column], cells: list[list[str]], width: int) -> list[int]:
+    """Indices of the columns to show: metric columns go from the end until the table fits.
+    Cells are never folded, so no word is ever broken."""
+    widths = [max([len(columns[i][0])] + [len(row[i]) for row in cells]) + 3 for i in range(len(columns))]
+    always = sum(1 for header, _, _ in columns if header in ALWAYS)  # fewer when identity moved to the title
+    keep = list(range(len(columns)))
+    while sum(widths[i] for i in keep) > width and len(keep) > always:
         keep.pop()
     return keep
 
 
+def _title(title: str, shared: dict[str, str]) -> str:
+    return " · ".join([title] + [f"{k} {v}" for k, v in shared.items()])
+
+
 def rich_table(board: pd.DataFrame, title: str, width: int) -> Table:
-    columns, cells = table_cells(board)
-    keep = fit_columns(cells, width)
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, caption=FOOTNOTE,
-                  caption_justify="left")
+    shared = shared_identity(board)
+    columns, cells = table_cells(board, frozenset(shared))
+    keep = fit_columns(columns, cells, width)
+    table = Table(title=escape(_title(title, shared)), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  caption=FOOTNOTE, caption_justify="left")
     for i in keep:
         header, _, justify = columns[i]
-        table.add_column(header, justify=justify, overflow="fold" if header == "case" else "ellipsis",  # type: ignore[arg-type]
-                         no_wrap=header != "case")
+        table.add_column(header, justify=justify, no_wrap=True, overflow="ellipsis")  # type: ignore[arg-type]
     for row, failed in zip(cells, board["failed"]):
-        table.add_row(*[row[i] for i in keep], style="red" if failed else None)
+        table.add_row(*[Text(row[i]) for i in keep], style="red" if failed else None)  # Text: '[random]' is not markup
     return table
 
 
@@ -86,14 +106,16 @@ def print_board(console: Console, board: pd.DataFrame, title: str, group_by: Opt
         ranked = rank(part, sort)
         console.print(rich_table(ranked, f"{title} · {name}" if name else title, console.width))
         for _, row in ranked[ranked["failed"]].iterrows() if show_errors else ():
-            console.print(f"[red]{row['case_id']} failed:[/] {row['error']}", highlight=False)
+            console.print(f"[red]{row['case_id']} failed:[/] {row['error']}", highlight=False, soft_wrap=True)
 
 
 def markdown_board(board: pd.DataFrame, title: str, sort: str = "accuracy", group_by: Optional[list[str]] = None) -> str:
     out = []
     for name, part in groups(board, group_by or []):
-        columns, cells = table_cells(rank(part, sort))
-        out += [f"### {title}" + (f" · {name}" if name else ""), "",
+        ranked = rank(part, sort)
+        shared = shared_identity(ranked)
+        columns, cells = table_cells(ranked, frozenset(shared))
+        out += ["### " + _title(f"{title} · {name}" if name else title, shared), "",
                 "| " + " | ".join(h for h, _, _ in columns) + " |",
                 "|" + "|".join("---:" if j == "right" else "---" for _, _, j in columns) + "|"]
         out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]

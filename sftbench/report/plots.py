@@ -1,7 +1,12 @@
-"""Pictures of a leaderboard: accuracy vs throughput (Pareto front drawn), and validation curves."""
+"""Pictures of a leaderboard, one panel per dataset: accuracy vs cost, the grid heatmap, and
+validation curves. Each function returns the matplotlib Figure (tests inspect it); `save` writes it.
+"""
 from __future__ import annotations
 
+import math
+import statistics
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import pandas as pd
@@ -9,56 +14,106 @@ import pandas as pd
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-from ..results.record import Record
+from ..results.record import Record  # noqa: E402
+from .grid import Grid  # noqa: E402
 
 MARKERS = "osD^vP*Xh<>p"
+COST_LABEL = "training images per second of train wall time (log; feature extraction included)"
 
 
-def accuracy_vs_throughput(board: pd.DataFrame, path: Path, title: str) -> None:
-    """Scatter (log x): colour per strategy, marker per backbone, error bars from seeds, front as a line."""
-    ok = board[~board["failed"] & board["top1_mean"].notna() & board["train_samples_per_s"].notna()]
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
-    strategies = sorted(ok["strategy"].unique())
-    palette = plt.cm.tab10 if len(strategies) <= 10 else plt.cm.tab20
-    colours = {s: palette(i % palette.N) for i, s in enumerate(strategies)}
-    markers = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(sorted(ok["backbone"].unique()))}
-    for _, row in ok.iterrows():
-        ax.errorbar(row["train_samples_per_s"], 100 * row["top1_mean"],
-                    yerr=100 * row["top1_std"] if pd.notna(row["top1_std"]) else None,
-                    fmt=markers[row["backbone"]], color=colours[row["strategy"]], markersize=8, capsize=3)
-    front = ok[ok["pareto"]].sort_values("train_samples_per_s")
-    ax.plot(front["train_samples_per_s"], 100 * front["top1_mean"], "--", color="grey", label="Pareto front")
-    for strategy, colour in colours.items():
-        ax.plot([], [], "s", color=colour, label=strategy)
-    for backbone, marker in markers.items():
-        ax.plot([], [], marker, color="black", fillstyle="none", label=backbone)
-    ax.set_xscale("log")
-    ax.set_xlabel("train throughput (samples/s, log scale)")
-    ax.set_ylabel("test top-1 (%)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
+def save(fig: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
 
 
-def validation_curves(records: list[Record], path: Path, title: str) -> None:
-    """Per-epoch validation top-1 of each case and seed."""
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+def _panels(count: int, width: float = 6.5, height: float = 4.5) -> tuple[Any, list[Any]]:
+    columns = min(count, 3)
+    rows = math.ceil(count / columns) if count else 1
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), dpi=100, squeeze=False)
+    flat = list(axes.flat)
+    for extra in flat[count:]:
+        extra.set_visible(False)
+    return fig, flat[:max(count, 1)]
+
+
+def accuracy_vs_cost(board: pd.DataFrame, title: str) -> Any:
+    """Per dataset: top-1 vs the comparable cost; colour per strategy, marker per backbone, error
+    bars over seeds, and the Pareto front as a dashed line."""
+    ok = board[~board["failed"] & board["top1_mean"].notna() & board["train_wall_samples_per_s"].notna()]
+    datasets = sorted(ok["dataset"].unique())
+    fig, axes = _panels(len(datasets))
+    palette = plt.cm.tab10
+    colours = {s: palette(i % palette.N) for i, s in enumerate(sorted(ok["strategy"].unique()))}
+    markers = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(sorted(ok["backbone_shown"].unique()))}
+    for ax, dataset in zip(axes, datasets):
+        part = ok[ok["dataset"] == dataset]
+        for _, row in part.iterrows():
+            ax.errorbar(row["train_wall_samples_per_s"], 100 * row["top1_mean"],
+                        yerr=100 * row["top1_std"] if pd.notna(row["top1_std"]) else None,
+                        fmt=markers[row["backbone_shown"]], color=colours[row["strategy"]], markersize=8, capsize=3)
+        front = part[part["pareto"]].sort_values("train_wall_samples_per_s")
+        ax.plot(front["train_wall_samples_per_s"], 100 * front["top1_mean"], "--", color="grey")
+        ax.set_xscale("log")
+        ax.set_title(f"{dataset}", fontsize=10)
+        ax.set_xlabel(COST_LABEL, fontsize=8)
+        ax.set_ylabel("test top-1 (%)")
+        ax.grid(True, which="both", alpha=0.3)
+    handles = [plt.Line2D([], [], marker="s", ls="", color=c, label=s) for s, c in colours.items()]
+    handles += [plt.Line2D([], [], marker=m, ls="", color="black", fillstyle="none", label=b) for b, m in markers.items()]
+    handles.append(plt.Line2D([], [], ls="--", color="grey", label="Pareto front"))
+    axes[0].legend(handles=handles, fontsize=7, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def grid_heatmap(found: list[Grid], title: str) -> Any:
+    """The grid view as heatmaps: backbones x strategies, top-1 % written in each cell."""
+    fig, axes = _panels(len(found), width=2.2 + 1.6 * max((len(g.strategies) for g in found), default=1),
+                        height=1.5 + 0.6 * max((len(g.backbones) for g in found), default=1))
+    for ax, grid in zip(axes, found):
+        values = (100 * grid.mean.astype(float)).to_numpy()
+        image = ax.imshow(values, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(grid.strategies)), grid.strategies, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(len(grid.backbones)), grid.backbones, fontsize=8)
+        for (i, j), value in pd.DataFrame(values).stack().items():
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", color="white", fontsize=8)
+        ax.set_title(grid.dataset, fontsize=10)
+        fig.colorbar(image, ax=ax, label="top-1 %")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def validation_curves(records: list[Record], title: str) -> Any:
+    """Per dataset: validation top-1 per epoch, mean over seeds with a ±1 sd band, one line per case."""
+    datasets = sorted({r.labels.dataset for r in records})
+    fig, axes = _panels(len(datasets))
+    for ax, dataset in zip(axes, datasets):
+        for case_id, curve in sorted(_curves([r for r in records if r.labels.dataset == dataset]).items()):
+            epochs = sorted(curve)
+            means = [statistics.fmean(curve[e]) for e in epochs]
+            sds = [statistics.stdev(curve[e]) if len(curve[e]) > 1 else 0.0 for e in epochs]
+            (line,) = ax.plot(epochs, means, marker="o", label=case_id)
+            ax.fill_between(epochs, [m - s for m, s in zip(means, sds)], [m + s for m, s in zip(means, sds)],
+                            color=line.get_color(), alpha=0.2)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.set_title(dataset, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation top-1 (%)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=6, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _curves(records: list[Record]) -> dict[str, dict[int, list[float]]]:
+    """case -> epoch -> validation top-1 (%) of each seed."""
+    out: dict[str, dict[int, list[float]]] = {}
     for r in records:
-        history = [h for h in r.history if h.get("val_top1") is not None]
-        if history:
-            ax.plot([h["epoch"] for h in history], [100 * h["val_top1"] for h in history], marker="o",
-                    label=r.run_key)
-    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation top-1 (%)")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=6, loc="best")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+        for h in r.history:
+            if h.get("val_top1") is not None:
+                out.setdefault(r.case_id, {}).setdefault(int(h["epoch"]), []).append(100 * h["val_top1"])
+    return out

@@ -76,6 +76,10 @@ class Throughput(Part):
     train_steps: int = 0
     train_windows: list[float] = Field(default_factory=list)  # samples/s per timing window (schema 2)
     eval_windows: list[float] = Field(default_factory=list)
+    # the comparable cost: images seen per second of the train phase's wall time, feature
+    # extraction included (absent in older records; `Record.train_wall_samples_per_s` derives it)
+    images_seen: Optional[int] = None
+    train_wall_samples_per_s: Optional[float] = None
 
 
 class PerExample(Part):
@@ -194,6 +198,25 @@ class Record(Part):
     @property
     def top1(self) -> Optional[float]:
         return self.metrics.top1 if self.metrics else None
+
+    @property
+    def images_seen(self) -> Optional[int]:
+        """Training images seen: steps x batch size, or one pass for an L-BFGS probe."""
+        if self.throughput is None:
+            return None
+        if self.throughput.images_seen is not None:
+            return self.throughput.images_seen
+        if self.throughput.train_steps:
+            return self.throughput.train_steps * int(self.spec.get("train", {}).get("batch_size", 0))
+        return self.dataset.sizes.get("train") if self.dataset else None
+
+    @property
+    def train_wall_samples_per_s(self) -> Optional[float]:
+        """Images seen per second of the whole train phase: comparable between probes and fine-tunes."""
+        if self.throughput is not None and self.throughput.train_wall_samples_per_s is not None:
+            return self.throughput.train_wall_samples_per_s
+        seen, seconds = self.images_seen, self.timings_s.get("train")
+        return seen / seconds if seen and seconds else None
 
     @property
     def error_message(self) -> str:
