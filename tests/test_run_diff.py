@@ -77,3 +77,22 @@ def test_compare_two_runs_by_id_and_a_planted_regression(tiny_suite, write_suite
     assert cases["full"]["test"] == "mcnemar" and cases["full"]["significant"] and cases["full"]["delta"] < 0
     missing = CliRunner().invoke(app, ["leaderboard", "--compare", "a", "nope", "--out", str(out)])
     assert missing.exit_code == 2 and "--compare 'nope': no results file matches" in flat(missing.output)
+
+
+def test_single_different_seeds_are_not_judged_because_seed_noise_is_unknown():
+    a = [fake_record(seed=0, run_key="c-seed0", case_id="c", metrics={"top1": 0.90})]
+    b = [fake_record(seed=1, run_key="c-seed1", case_id="c", metrics={"top1": 0.70})]
+    case = diff_runs(a, b).cases[0]
+    assert case.test == "two-proportion" and case.caveat and not case.significant
+
+
+def test_a_paired_change_within_the_seed_noise_is_not_significant():
+    rng = np.random.default_rng(1)
+    base = [rng.random(5000) < 0.8 for _ in range(3)]
+    spread = [0.0, 0.06, 0.0]  # seed 1 loses 6 % of its right answers: a seed sd of about 2.8 points
+    a = [seeded(s, base[s] & (rng.random(5000) > spread[s] if spread[s] > 0 else True)) for s in range(3)]
+    worse = [c.copy() for c in base]
+    for c in worse:
+        c[np.flatnonzero(c)[:100]] = False  # 2 points: highly significant per example, inside the seed sd
+    case = diff_runs(a, [seeded(s, worse[s]) for s in range(3)]).cases[0]
+    assert case.test == "mcnemar" and case.seed_sd is not None and not case.significant

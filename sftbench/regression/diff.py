@@ -31,6 +31,8 @@ class CaseDiff:
     p_value: Optional[float] = None  # two-sided, Holm-adjusted across cases
     train_change: Optional[float] = None  # relative change of wall img/s, same hardware only
     peak_change: Optional[float] = None
+    seed_sd: Optional[float] = None  # the case's seed noise, from whichever run has >= 2 seeds
+    caveat: str = ""  # why a change is not judged
     significant: bool = False
 
     @property
@@ -58,8 +60,11 @@ def diff_runs(a: list[Record], b: list[Record], alpha: float = 0.05) -> RunDiff:
         raw_p.append(case.p_value)
     tested = [i for i, p in enumerate(raw_p) if p is not None]
     for i, adjusted in zip(tested, holm([raw_p[i] for i in tested], alpha)):
-        cases[i].p_value = adjusted
-        cases[i].significant = adjusted <= alpha
+        case = cases[i]
+        case.p_value = adjusted
+        # significant: beyond the test's noise and, where it is known, beyond the case's seed noise
+        beyond_seeds = case.seed_sd is None or abs(case.delta or 0.0) > case.seed_sd
+        case.significant = adjusted <= alpha and beyond_seeds and not case.caveat
     changes = {k: (env_a.get(k), env_b.get(k)) for k in DIFF_ENV_KEYS if env_a.get(k) != env_b.get(k)}
     return RunDiff(cases, changes, same_hw, alpha)
 
@@ -92,6 +97,10 @@ def _case(case_id: str, a: list[Record], b: list[Record], same_hw: bool, alpha: 
     if a and b:
         test = _two_sided(a, b, alpha)
         case.test, case.p_value = test.name, test.p_value
+        spreads = [statistics.stdev(acc) for acc in (acc_a, acc_b) if len(acc) >= 2]
+        case.seed_sd = max(spreads) if spreads else None
+        if test.name == "two-proportion":  # one seed a side, and not the same one: seed noise is unknown
+            case.caveat = "different single seeds: seed noise unknown, not judged (run >= 2 seeds or the same seeds)"
         if same_hw:
             case.train_change = _relative(_median([r.train_wall_samples_per_s for r in a]),
                                           _median([r.train_wall_samples_per_s for r in b]))

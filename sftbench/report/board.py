@@ -53,6 +53,8 @@ def _row(suite: str, case_id: str, group: list[Record]) -> dict[str, Any]:
         "train_samples_per_s": _median([r.throughput.train_samples_per_s for r in ok]),  # timed steps (head-only for cached probes)
         "train_wall_samples_per_s": _median([r.train_wall_samples_per_s for r in ok]),  # the comparable cost
         "train_wall_s": _median([r.timings_s.get("train") for r in ok]),
+        # a warm feature cache skips extraction, so that run's wall cost leaves it out: flagged, not hidden
+        "warm_features": any(r.features is not None and r.features.reused > 0 for r in ok),
         "eval_samples_per_s": _median([r.throughput.eval_samples_per_s for r in ok]),
         "train_path": ok[-1].throughput.train_path if ok else None,
         "peak_mb": _median([r.memory.peak_mb if r.memory else None for r in ok]),

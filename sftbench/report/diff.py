@@ -23,6 +23,8 @@ def _pct(value: Optional[float], signed: bool = False, scale: float = 100.0) -> 
 
 
 def _mark(case: CaseDiff) -> str:
+    if case.caveat:
+        return "not judged"
     if not case.significant or case.delta is None:
         return ""
     return "▼ worse" if case.delta < 0 else "▲ better"
@@ -47,6 +49,8 @@ def header_lines(diff: RunDiff, name_a: str, name_b: str) -> list[str]:
         lines.append("environment: identical")
     if not diff.same_hardware:
         lines.append("different hardware: speed and memory are not compared")
+    lines += sorted({f"not judged: {c.caveat}" for c in diff.cases if c.caveat})
+    lines.append("significant: p (Holm) <= alpha and |Δ| beyond the case's seed sd where a run has >= 2 seeds")
     return lines
 
 

@@ -43,7 +43,7 @@ COLUMNS: list[Column] = [
     ("dataset", lambda r: r["dataset"], "left"),
     ("strategy", lambda r: r["strategy"] + (" [FAILED]" if r["failed"] else ""), "left"),
     ("top-1 % (±sd, n)", _accuracy, "right"),
-    ("img/s", lambda r: _num(r["train_wall_samples_per_s"], ",.1f"), "right"),
+    ("img/s", lambda r: _num(r["train_wall_samples_per_s"], ",.1f") + ("†" if r.get("warm_features") else ""), "right"),
     ("P", lambda r: "★" if r["pareto"] else "", "center"),
     ("gain pp", lambda r: _num(r["transfer_gain"], "+.2f", 100), "right"),
     ("trained %", lambda r: _num(r["trainable_fraction"], ".2f", 100), "right"),
@@ -54,7 +54,8 @@ COLUMNS: list[Column] = [
 ]
 ALWAYS = {"#", "backbone", "dataset", "strategy", "top-1 % (±sd, n)"}  # never dropped
 FOOTNOTE = ("img/s: training images seen per second of the train phase's wall time (feature extraction included "
-            "for cached probes) · P ★: Pareto front of accuracy vs that cost · gain: vs random init")
+            "for cached probes; † a warm feature cache skipped it) · P ★: Pareto front of accuracy vs that cost · "
+            "gain: vs random init")
 
 
 def shared_identity(board: pd.DataFrame) -> dict[str, str]:
