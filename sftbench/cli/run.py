@@ -10,12 +10,13 @@ from .. import options as shared
 from ..engine.device import device_for_suite
 from ..engine.preflight import RunTarget, preflight
 from ..engine.runner import RunOptions, run_cases
+from ..engine.schedule import parse_shard, recorded_seconds, shard
 from ..errors import ConfigError
 from ..exit_codes import ExitCode
 from ..report.leaderboard import print_summary
 from ..results.environment import new_run_id
 from ..results.selection import latest_per_run_key
-from ..results.store import Store
+from ..results.store import Store, read_records, result_files
 from ..suite.cases import Case, expand
 from ..suite.discovery import DEFAULT_SUITE, find_suite
 from ..suite.loader import load_suite
@@ -59,11 +60,15 @@ def run(
     require_baseline: RequireBaselineOpt = False,
     preflight_: bool = typer.Option(True, "--preflight/--no-preflight",
                                     help="Check weights, datasets, device, output folder and strategies first."),
+    shard_: Optional[str] = typer.Option(None, "--shard", help="Run only shard i/N (wall-time balanced, LPT)."),
+    shard_times: Optional[list[Path]] = typer.Option(None, help="Result files whose wall times balance the shards."),
 ) -> None:
     """Fine-tune every case of a suite and record one JSON line per case."""
     path = find_suite(suite)
     spec = load_suite(path)
     cases = expand(spec, source=str(path), seeds=shared.parse_seeds(seeds), epochs=epochs)[:limit_cases]
+    if shard_:
+        cases = _shard(cases, shard_, shard_times or [])
     root = str(data_root) if data_root else None
     if preflight_:
         _preflight(cases, RunTarget(spec.name, spec.requires_gpu, device, out, run_id, root))
@@ -85,6 +90,15 @@ def run(
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if any(not r.ok for r in records):
         raise typer.Exit(ExitCode.CASE_FAILED)
+
+
+def _shard(cases: list[Case], text: str, times: list[Path]) -> list[Case]:
+    """Only committed or given timings balance shards: every shard job must compute the same split."""
+    index, count = parse_shard(text)
+    recorded = recorded_seconds(r for f in result_files(times) for r in read_records(f))
+    mine = shard(cases, index, count, recorded)
+    console.print(f"shard {index}/{count}: {len(mine)} of {len(cases)} case(s)", highlight=False)
+    return mine
 
 
 def _preflight(cases: list[Case], target: RunTarget) -> None:
