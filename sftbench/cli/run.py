@@ -4,12 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import torch
 import typer
 
 from .. import options as shared
 from ..engine.device import device_for_suite
+from ..engine.executors import pick_executor
 from ..engine.preflight import RunTarget, preflight
-from ..engine.runner import RunOptions, run_cases
+from ..engine.runner import RunOptions
 from ..engine.schedule import parse_shard, recorded_seconds, shard
 from ..errors import ConfigError
 from ..exit_codes import ExitCode
@@ -60,6 +62,10 @@ def run(
     require_baseline: RequireBaselineOpt = False,
     preflight_: bool = typer.Option(True, "--preflight/--no-preflight",
                                     help="Check weights, datasets, device, output folder and strategies first."),
+    executor: str = typer.Option("auto", help="serial | pool | auto (pool when several GPUs are visible)."),
+    workers: Optional[int] = typer.Option(None, min=1, help="pool on the CPU: worker processes (cores split)."),
+    threads: Optional[int] = typer.Option(None, min=1, help="serial: torch CPU threads (pool splits the cores itself)."),
+    devices: Optional[str] = typer.Option(None, help="pool on GPUs: 0,1,2 or all (one worker per GPU)."),
     shard_: Optional[str] = typer.Option(None, "--shard", help="Run only shard i/N (wall-time balanced, LPT)."),
     shard_times: Optional[list[Path]] = typer.Option(None, help="Result files whose wall times balance the shards."),
 ) -> None:
@@ -76,8 +82,11 @@ def run(
     store = _pick_store(out, spec.name, run_id, resume)
     console.print(f"[bold]{spec.name}[/]: {len(cases)} case(s) on {options.device} -> {store.path}")
     try:
+        if threads:
+            torch.set_num_threads(threads)  # float sums depend on the thread count: match it to compare with pool
+        execute = pick_executor(executor, options.device, workers, devices)
         with store.lock, RichProgress(console, len(cases)) as progress:  # one writer per run id
-            run_cases(cases, store, options, progress, resume=resume)
+            execute(cases, store, options, progress, resume)
         keys = {c.run_key for c in cases}
         records = [r for r in latest_per_run_key(store.records()) if r.run_key in keys]
         print_summary(console, records, f"{spec.name} · run {store.run_id}")

@@ -82,12 +82,7 @@ def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
 
     KeyboardInterrupt is not caught: an interrupted case leaves no record and is re-run by --resume.
     """
-    fields: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "suite": case.suite, "run_id": run_id, "case_id": case.case_id,
-        "run_key": case.run_key, "seed": case.seed, "spec_hash": case.spec_hash, "spec": case.to_record(),
-        "labels": {"backbone": case.backbone.label, "dataset": case.dataset.label, "strategy": case.strategy.label},
-        "env": environment(options.device, options.suite_dir), "started_at": utc_now(),
-    }
+    fields = _identity(case, options, run_id)
     phases, memory = _Phases(), MemoryMeter(options.device)
     try:
         with record_nondeterministic_ops() as warned:
@@ -108,6 +103,22 @@ def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
         gc.collect()
         if options.device.type == "cuda":
             torch.cuda.empty_cache()
+    return Record.model_validate(fields)
+
+
+def _identity(case: Case, options: RunOptions, run_id: str) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION, "suite": case.suite, "run_id": run_id, "case_id": case.case_id,
+        "run_key": case.run_key, "seed": case.seed, "spec_hash": case.spec_hash, "spec": case.to_record(),
+        "labels": {"backbone": case.backbone.label, "dataset": case.dataset.label, "strategy": case.strategy.label},
+        "env": environment(options.device, options.suite_dir), "started_at": utc_now(),
+    }
+
+
+def failed_record(case: Case, options: RunOptions, run_id: str, kind: str, message: str) -> Record:
+    """The record of a case that died outside `run_case` (its worker process was killed)."""
+    fields = {**_identity(case, options, run_id), "status": "failed", "finished_at": utc_now(), "timings_s": {},
+              "error": {"type": kind, "message": message, "phase": None, "traceback": None}}
     return Record.model_validate(fields)
 
 
