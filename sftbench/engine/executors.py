@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import queue
 import signal
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 from typing import Any, Optional
 
 import torch
@@ -50,32 +50,35 @@ def run_serial(cases: list[Case], store: Store, options: RunOptions, observer: O
     return run_cases(cases, store, options, observer, resume)
 
 
-def _worker(slot: Slot, options: RunOptions, run_id: str, tasks: Any, results: Any) -> None:
-    """A worker process: take cases until the sentinel, report each start and each record."""
+def _worker(slot: Slot, options: RunOptions, run_id: str, conn: Any) -> None:
+    """A worker process: run the cases its own pipe brings, until the sentinel."""
     os.environ.update(slot.env)
     if slot.threads:
         torch.set_num_threads(slot.threads)
     device = torch.device("cuda:0") if options.device.type == "cuda" else options.device  # its one visible GPU
     local = RunOptions(device, options.data_root, options.suite_dir)
     while True:
-        task = tasks.get()
+        task = conn.recv()
         if task is None:
             return
         index, case = task
-        results.put(("started", index, os.getpid()))
-        record = run_case(case, local, run_id)
-        results.put(("done", index, record.to_json_dict()))
+        conn.send((index, run_case(case, local, run_id).to_json_dict()))
 
 
 @dataclass
 class _Worker:
     process: Any
+    conn: Any  # the parent's end of this worker's own pipe: a killed worker breaks only its pipe
     slot: Slot
     case: Optional[int] = None  # index of the case it is running
+    done: bool = False  # exited after its sentinel
 
 
 class Pool:
-    """One process per slot; cases longest first; deaths recorded, workers replaced."""
+    """One process per slot; cases longest first; deaths recorded, workers replaced.
+
+    Each worker has its own pipe, not a shared queue: a worker killed while writing would leave a
+    shared queue's lock held forever and stall every other worker."""
 
     def __init__(self, slots: list[Slot]):
         self.slots = slots
@@ -92,78 +95,99 @@ class Pool:
             else:
                 todo.append(index)
         todo.sort(key=lambda i: (-estimate_seconds(cases[i]), cases[i].run_key))  # LPT
-        tasks, results = self.context.Queue(), self.context.Queue()
-        for index in todo:
-            tasks.put((index, cases[index]))
-        workers = [self._start(slot, options, store.run_id, tasks, results) for slot in self.slots]
+        run = _PoolRun(self, cases, todo, store, options, observer)
+        workers = [self._start(slot, options, store.run_id) for slot in self.slots]
         try:
-            return self._collect(cases, set(todo), workers, store, options, observer, (tasks, results))
+            return run.collect(workers)
         finally:
             for worker in workers:
                 if worker.process.is_alive():
                     worker.process.terminate()
                 worker.process.join(timeout=5)
 
-    def _start(self, slot: Slot, options: RunOptions, run_id: str, tasks: Any, results: Any) -> _Worker:
-        process = self.context.Process(target=_worker, args=(slot, options, run_id, tasks, results), daemon=True)
+    def _start(self, slot: Slot, options: RunOptions, run_id: str) -> _Worker:
+        parent, child = self.context.Pipe()
+        process = self.context.Process(target=_worker, args=(slot, options, run_id, child), daemon=True)
         process.start()
-        return _Worker(process, slot)
+        child.close()
+        return _Worker(process, parent, slot)
 
-    def _collect(self, cases: list[Case], pending: set[int], workers: list[_Worker], store: Store,
-                 options: RunOptions, observer: Observer, queues: tuple[Any, Any]) -> list[Record]:
-        tasks, results = queues
-        records: list[Record] = []
-        for _ in workers:
-            tasks.put(None)  # one sentinel per worker, behind every case
-        while pending:
-            try:
-                kind, index, payload = results.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                self._replace_dead(cases, pending, workers, store, options, observer, queues, records)
-                continue
-            if kind == "started":
-                self._assign(workers, payload, index)
-                observer.case_started(len(cases) - len(pending), len(cases), cases[index])
-                getattr(observer, "case_assigned", lambda case, pid: None)(cases[index], payload)
-            else:
-                self._assign(workers, None, index)
-                records.append(self._finish(Record.model_validate(payload), store, observer, pending, index))
-        return records
 
-    @staticmethod
-    def _assign(workers: list[_Worker], pid: Optional[int], index: int) -> None:
+class _PoolRun:
+    """The parent's side of one pool run: hand out cases, collect records, replace the dead."""
+
+    def __init__(self, pool: Pool, cases: list[Case], todo: list[int], store: Store, options: RunOptions,
+                 observer: Observer):
+        self.pool, self.cases, self.todo, self.store, self.options, self.observer = pool, cases, todo, store, options, observer
+        self.pending, self.records = set(todo), []  # type: ignore[var-annotated]
+
+    def collect(self, workers: list[_Worker]) -> list[Record]:
         for worker in workers:
-            if pid is not None and worker.process.pid == pid:
-                worker.case = index
-            elif pid is None and worker.case == index:
-                worker.case = None
+            self._feed(worker)
+        while self.pending:
+            live = [w for w in workers if not w.done]
+            ready = wait([w.conn for w in live] + [w.process.sentinel for w in live], timeout=POLL_SECONDS)
+            for i, worker in enumerate(workers):
+                if not worker.done and (worker.conn in ready or worker.process.sentinel in ready):
+                    workers[i] = self._service(worker)
+        return self.records
 
-    @staticmethod
-    def _finish(record: Record, store: Store, observer: Observer, pending: set[int], index: int) -> Record:
-        store.append(record)
-        observer.case_finished(record)
-        pending.discard(index)
-        return record
+    def _feed(self, worker: _Worker) -> None:
+        """The next case for this worker, or the sentinel when none is left."""
+        if not self.todo:
+            worker.case = None
+            _send(worker, None)
+            return
+        worker.case = self.todo.pop(0)
+        case = self.cases[worker.case]
+        _send(worker, (worker.case, case))
+        self.observer.case_started(len(self.cases) - len(self.pending), len(self.cases), case)
+        getattr(self.observer, "case_assigned", lambda case, pid: None)(case, worker.process.pid)
 
-    def _replace_dead(self, cases: list[Case], pending: set[int], workers: list[_Worker], store: Store,
-                      options: RunOptions, observer: Observer, queues: tuple[Any, Any], records: list[Record]) -> None:
-        for i, worker in enumerate(workers):
-            code = worker.process.exitcode
-            if code is None or code == 0:
-                continue
-            if worker.case is not None and worker.case in pending:
-                case = cases[worker.case]
-                record = failed_record(case, options, store.run_id, "WorkerDied",
-                                       f"the worker process running this case died ({_exit_reason(code)}); "
-                                       "the suite went on with a fresh worker")
-                records.append(self._finish(record, store, observer, pending, worker.case))
-            worker.process.join(timeout=1)
-            self.restarts += 1
-            if self.restarts > len(cases) + len(workers):  # workers die before any case: stop, say why
-                raise WorkersKeepDying(f"{self.restarts} worker processes died ({_exit_reason(code)}); "
-                                       "run with --executor serial to see the error")
-            workers[i] = self._start(worker.slot, options, store.run_id, *queues)
-            queues[0].put(None)  # the dead worker's sentinel may be gone with it
+    def _service(self, worker: _Worker) -> _Worker:
+        try:
+            if worker.conn.poll():
+                index, payload = worker.conn.recv()
+                self._finish(Record.model_validate(payload), index)
+                self._feed(worker)
+                return worker
+        except (EOFError, OSError):
+            pass  # the pipe broke with its process: handled below
+        worker.process.join(timeout=1)
+        if worker.process.exitcode is None:
+            return worker  # alive, nothing to read yet
+        return self._replace(worker)
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        code = worker.process.exitcode
+        if worker.case is not None and worker.case in self.pending:
+            record = failed_record(self.cases[worker.case], self.options, self.store.run_id, "WorkerDied",
+                                   f"the worker process running this case died ({_exit_reason(code)}); "
+                                   "the suite went on with a fresh worker")
+            self._finish(record, worker.case)
+        elif worker.case is None:
+            worker.done = True  # it exited after its sentinel
+            return worker
+        self.pool.restarts += 1
+        if self.pool.restarts > len(self.cases) + len(self.pool.slots):
+            raise WorkersKeepDying(f"{self.pool.restarts} worker processes died ({_exit_reason(code)}); "
+                                   "run with --executor serial to see the error")
+        fresh = self.pool._start(worker.slot, self.options, self.store.run_id)
+        self._feed(fresh)
+        return fresh
+
+    def _finish(self, record: Record, index: int) -> None:
+        self.store.append(record)
+        self.observer.case_finished(record)
+        self.pending.discard(index)
+        self.records.append(record)
+
+
+def _send(worker: _Worker, message: Any) -> None:
+    try:
+        worker.conn.send(message)
+    except (BrokenPipeError, OSError):
+        pass  # it died: its sentinel reports it on the next wait
 
 
 class WorkersKeepDying(SftbenchError):
