@@ -61,6 +61,15 @@ def short_repr(value: object) -> str:
     return _SHORT.repr(value)
 
 
+def first_sentence(err: BaseException, with_type: bool = False) -> str:
+    """The first sentence of an exception's message (bounded): library errors run long, ours are one line."""
+    lines = str(err).strip().splitlines()
+    text = lines[0].split(". ", 1)[0].rstrip(".")[:200] if lines else ""
+    if not text:
+        return type(err).__name__
+    return f"{type(err).__name__}: {text}" if with_type else text
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest known names, or '' when nothing is close."""
     if len(name) > 100:  # nothing that long is a typo of a name, and difflib is quadratic in it

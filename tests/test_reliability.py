@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -31,10 +32,6 @@ def run_cli(*args: str):
 
 def flat(text: str) -> str:
     return " ".join(text.split())
-
-
-def lines_of(path: Path) -> list[str]:
-    return RESULTS.read_text().splitlines() if path is None else path.read_text().splitlines()
 
 
 # --- results files ----------------------------------------------------------------------------
@@ -111,7 +108,6 @@ def test_a_corrupt_or_future_baseline_is_one_sentence_and_exit_2(tmp_path, tiny_
     result = run_cli("check", "--suite", str(tiny_suite_file), "--results", str(RESULTS), "--baseline", str(baseline))
     assert result.exit_code == 2, result.output
     assert str(baseline) in flat(result.output) and "Traceback" not in result.output
-    import re
     assert re.search(message, flat(result.output))
 
 

@@ -1,6 +1,8 @@
 """`sftbench leaderboard --compare A B`: the run-to-run diff, with paired tests and no baseline."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from conftest import fake_record
 from typer.testing import CliRunner
@@ -71,8 +73,6 @@ def test_compare_two_runs_by_id_and_a_planted_regression(tiny_suite, write_suite
         patch.setattr(runner_module, "make_splits", mislabelled)
         _run(suite, out, "broken", "0")
     loud = CliRunner().invoke(app, ["leaderboard", "--compare", "a", "broken", "--out", str(out), "--format", "json"])
-    import json
-
     cases = {c["labels"]["strategy"]: c for c in json.loads(loud.output)["cases"]}
     assert cases["full"]["test"] == "mcnemar" and cases["full"]["significant"] and cases["full"]["delta"] < 0
     missing = CliRunner().invoke(app, ["leaderboard", "--compare", "a", "nope", "--out", str(out)])

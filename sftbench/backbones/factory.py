@@ -15,12 +15,11 @@ import timm
 import torchvision
 from torch import nn
 
-from ..errors import WeightsUnavailableError
+from ..errors import WeightsUnavailableError, first_sentence
 from ..schema import BackboneSpec
 from .names import TORCHVISION_PREFIX
 from .weights import (
     UNREADABLE,
-    first_sentence,
     read_state_dict,
     timm_weights,
     torchvision_pretrained,

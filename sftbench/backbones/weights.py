@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from timm.models import clean_state_dict
 
 from .. import net
-from ..errors import WeightsUnavailableError
+from ..errors import WeightsUnavailableError, first_sentence
 from ..schema import BackboneSpec
 from .names import TORCHVISION_PREFIX
 from .offline import OFFLINE_PACKAGES, converted_file
@@ -82,11 +82,6 @@ def _load(path: Path) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # pickle-protocol chatter; a refusal still raises
         return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def first_sentence(err: BaseException) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text.split(". ", 1)[0].rstrip(".")
 
 
 def _unwrap(checkpoint: Any) -> Any:

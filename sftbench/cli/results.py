@@ -22,7 +22,8 @@ def merge(
     out: OutOpt = Path("results"),
 ) -> None:
     """One run from several shard runs: each case once (its last record), for check, leaderboard and baselines."""
-    records = latest_per_run_key(r for f in result_files(files) for r in read_records(f))
+    paths = result_files(files)
+    records = latest_per_run_key(r for f in paths for r in read_records(f))
     suites = sorted({r.suite for r in records})
     if len(suites) != 1:
         raise ConfigError(f"the files hold {'no records' if not suites else 'suites ' + ', '.join(suites)}; "
@@ -33,4 +34,4 @@ def merge(
     with store.lock:
         for record in records:  # one run: check and leaderboard pool a case's seeds within a run
             store.append(record.model_copy(update={"run_id": run_id}))
-    console.print(f"merged {len(records)} record(s) from {len(result_files(files))} file(s) into {store.path}")
+    console.print(f"merged {len(records)} record(s) from {len(paths)} file(s) into {store.path}")

@@ -17,7 +17,7 @@ import torch
 from torchvision.datasets import CIFAR10, CIFAR100, MNIST, FashionMNIST
 
 from .. import net
-from ..errors import ConfigError, DatasetUnavailableError
+from ..errors import ConfigError, DatasetUnavailableError, first_sentence
 from ..registry import Registry
 from .types import ImageSet, RawDataset
 
@@ -42,7 +42,7 @@ def _torchvision_set(cls: Any, root: Path, label: str) -> RawDataset:
     except Exception as err:  # missing (RuntimeError) or truncated/garbled files (anything the readers raise)
         if not net.online("github.com"):
             raise DatasetUnavailableError(
-                f"{label} is missing or corrupt in {root} ({_reason(err)}) and cannot be downloaded (no network); "
+                f"{label} is missing or corrupt in {root} ({first_sentence(err, with_type=True)}) and cannot be downloaded (no network); "
                 "download it once on a connected machine into that folder, or point `--data-root`/the suite's "
                 "`root:` at a good copy"
             ) from None
@@ -58,11 +58,6 @@ def _torchvision_set(cls: Any, root: Path, label: str) -> RawDataset:
         _from_hwc(np.asarray(images[t], dtype=np.uint8)), torch.as_tensor(np.asarray(labels[t]), dtype=torch.long)
     )
     return RawDataset(to_set(True), to_set(False), tuple(train.classes), f"torchvision.datasets.{cls.__name__}:{root}")
-
-
-def _reason(err: Exception) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return f"{type(err).__name__}: {text.split('. ', 1)[0]}" if text else type(err).__name__
 
 
 @DATASETS.register("cifar10", "CIFAR-10 (torchvision), 50k/10k 32x32 colour images, 10 classes")

@@ -22,7 +22,7 @@ from ..results.record import Record
 from ..results.store import Store
 from ..suite.cases import Case
 from .observer import Observer, SilentObserver
-from .runner import RunOptions, failed_record, run_case, run_cases
+from .runner import RunOptions, failed_record, run_case, run_cases, unfinished
 from .schedule import estimate_seconds
 
 POLL_SECONDS = 0.2
@@ -87,13 +87,7 @@ class Pool:
 
     def run(self, cases: list[Case], store: Store, options: RunOptions, observer: Observer = SilentObserver(),
             resume: bool = False) -> list[Record]:
-        done_keys = store.finished_keys() if resume else set()
-        todo = []
-        for index, case in enumerate(cases):
-            if (case.run_key, case.spec_hash) in done_keys:
-                observer.case_skipped(case)
-            else:
-                todo.append(index)
+        todo = unfinished(cases, store, observer, resume)
         todo.sort(key=lambda i: (-estimate_seconds(cases[i]), cases[i].run_key))  # LPT
         run = _PoolRun(self, cases, todo, store, options, observer)
         workers = [self._start(slot, options, store.run_id) for slot in self.slots]

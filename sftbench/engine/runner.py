@@ -96,14 +96,18 @@ def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
         fields["error"] = _error(err, phases.current)
     finally:
         fields["timings_s"] = {**phases.seconds, "total": round(sum(phases.seconds.values()), 4)}
-        _add_wall_throughput(fields)
         fields["memory"] = memory.result()
         fields["determinism"] = determinism_record(case.train.deterministic, warned if fields["status"] == "ok" else [])
         fields["finished_at"] = utc_now()
         gc.collect()
         if options.device.type == "cuda":
             torch.cuda.empty_cache()
-    return Record.model_validate(fields)
+    record = Record.model_validate(fields)
+    if record.throughput is not None:  # the comparable cost, stored as the record derives it
+        record.throughput.images_seen = record.images_seen
+        wall = record.train_wall_samples_per_s
+        record.throughput.train_wall_samples_per_s = round(wall, 3) if wall is not None else None
+    return record
 
 
 def _identity(case: Case, options: RunOptions, run_id: str) -> dict[str, Any]:
@@ -120,17 +124,6 @@ def failed_record(case: Case, options: RunOptions, run_id: str, kind: str, messa
     fields = {**_identity(case, options, run_id), "status": "failed", "finished_at": utc_now(), "timings_s": {},
               "error": {"type": kind, "message": message, "phase": None, "traceback": None}}
     return Record.model_validate(fields)
-
-
-def _add_wall_throughput(fields: dict[str, Any]) -> None:
-    """Images seen per second of the train phase's wall time: the cost axis probes and fine-tunes share."""
-    throughput, seconds = fields.get("throughput"), fields["timings_s"].get("train")
-    if not throughput or not seconds:
-        return
-    steps, batch = throughput["train_steps"], fields["spec"]["train"]["batch_size"]
-    seen = steps * batch if steps else fields["dataset"]["sizes"]["train"]  # L-BFGS: one pass of the split
-    throughput["images_seen"] = seen
-    throughput["train_wall_samples_per_s"] = round(seen / seconds, 3)
 
 
 def _out_of_memory(case: Case, device: torch.device, phase: Optional[str]) -> CaseOutOfMemoryError:
@@ -246,12 +239,20 @@ def run_cases(cases: list[Case], store: Store, options: RunOptions, observer: Ob
               resume: bool = False) -> list[Record]:
     """Run every case (skipping, with `resume`, those the store already holds as finished)."""
     configure_process(any(c.train.deterministic for c in cases))  # before the first case starts CUDA
-    done = store.finished_keys() if resume else set()
     records = []
+    for index in unfinished(cases, store, observer, resume):
+        observer.case_started(index, len(cases), cases[index])
+        records.append(run_and_store(cases[index], store, options, observer))
+    return records
+
+
+def unfinished(cases: list[Case], store: Store, observer: Observer, resume: bool) -> list[int]:
+    """Indices of the cases to run; with `resume`, those the store holds as finished are skipped."""
+    done = store.finished_keys() if resume else set()
+    todo = []
     for index, case in enumerate(cases):
         if (case.run_key, case.spec_hash) in done:
             observer.case_skipped(case)
-            continue
-        observer.case_started(index, len(cases), case)
-        records.append(run_and_store(case, store, options, observer))
-    return records
+        else:
+            todo.append(index)
+    return todo

@@ -71,11 +71,10 @@ def backbone_shown(record: Record) -> str:
     label the suite set with `id:` is shown as written."""
     spec = record.spec.get("backbone", {})
     name = str(spec.get("name", record.labels.backbone)).split(":", 1)[-1]
-    weights = spec.get("weights", "pretrained")
-    derived = {name, f"{name}-random", f"{name}-file"}
-    if record.labels.backbone not in derived:
+    if record.labels.backbone not in {name, f"{name}-random", f"{name}-file"}:
         return record.labels.backbone
-    return name + WEIGHT_TAGS.get(weights, " [file]") if isinstance(weights, str) else name + " [file]"
+    weights = spec.get("weights", "pretrained")  # a string, or {file: PATH}
+    return name + (WEIGHT_TAGS.get(weights, " [file]") if isinstance(weights, str) else " [file]")
 
 
 def _transfer_gain(board: pd.DataFrame) -> pd.Series:

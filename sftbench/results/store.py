@@ -57,12 +57,14 @@ class Store:
 
     def _move_torn_tail(self) -> None:
         """Cut a last line without its newline (left by a crash) out to `<run-id>.jsonl.torn`."""
-        if not self.path.exists():
+        if not self.path.exists() or not self.path.stat().st_size:
             return
         with open(self.path, "rb+") as fh:
-            data = fh.read()
-            if not data or data.endswith(b"\n"):
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) == b"\n":  # the common case: one byte read per append, not the whole file
                 return
+            fh.seek(0)
+            data = fh.read()
             keep = data.rfind(b"\n") + 1
             with open(self.path.with_name(self.path.name + ".torn"), "ab") as torn:
                 torn.write(data[keep:] + b"\n")

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import ConfigError, did_you_mean, short_repr
+from ..errors import ConfigError, did_you_mean, first_sentence, short_repr
 from . import builtin  # noqa: F401  (registers the built-in strategies)
 from .base import ENTRY_POINT_GROUP, STRATEGIES, Params, Strategy
 
@@ -30,8 +30,7 @@ def resolve(name: str) -> type[Strategy]:
         try:
             cls = getattr(importlib.import_module(module_name), attr)
         except Exception as err:  # importing runs the module: it may raise anything
-            why = (str(err).splitlines() or [""])[0][:200]
-            raise ConfigError(f"strategy {short_repr(name)} could not be imported ({type(err).__name__}: {why}); "
+            raise ConfigError(f"strategy {short_repr(name)} could not be imported ({first_sentence(err, True)}); "
                               "check the `module:Class` path and that the module is importable") from None
         if not (isinstance(cls, type) and issubclass(cls, Strategy)):
             raise ConfigError(f"strategy {short_repr(name)} is not a subclass of sftbench.Strategy; derive from it")
