@@ -56,6 +56,13 @@ class ScheduleSpec(Strict):
     warmup_epochs: NonNegativeFloat = 0.0  # linear warm-up of the learning rate, in epochs
 
 
+class Resources(Strict):
+    """What one case asks of a Ray cluster (per task); not part of the spec hash."""
+
+    cpus: Optional[PositiveFloat] = None  # None: 1; also the case's torch CPU threads
+    gpus: Optional[NonNegativeFloat] = None  # None: 1 with a CUDA device, else 0
+
+
 class TrainSpec(Strict):
     epochs: PositiveInt = 1
     batch_size: PositiveInt = 32
@@ -73,6 +80,7 @@ class TrainSpec(Strict):
     channels_last: bool = False  # NHWC memory format for model and batches (faster convs with AMP)
     compile: Optional[Literal["default", "reduce-overhead", "max-autotune"]] = None  # torch.compile mode
     feature_cache: bool = True  # probes train the head on cached frozen-backbone features
+    resources: Resources = Resources()  # per-case Ray task resources (--executor ray)
     seeds: list[NonNegativeInt] = Field(default_factory=lambda: [0], min_length=1)
 
     @field_validator("seeds")
@@ -104,6 +112,7 @@ class BackboneSpec(Strict):
     weights: Union[Literal["pretrained", "random"], WeightsFile] = "pretrained"
     id: Optional[str] = Field(None, pattern=SAFE_NAME.pattern)  # case ids are built from labels
     kwargs: dict[str, Any] = Field(default_factory=dict)  # extra create_model arguments
+    stage: Optional[PositiveInt] = None  # timm EfficientNets: keep only the first k block stages (features from stage k)
 
     @field_validator("name")
     @classmethod
@@ -125,7 +134,7 @@ class BackboneSpec(Strict):
     def label(self) -> str:
         if self.id:
             return self.id
-        base = self.name.split(":", 1)[-1]
+        base = self.name.split(":", 1)[-1] + (f"-stage{self.stage}" if self.stage else "")
         if self.weights == "pretrained":
             return base
         return f"{base}-{'random' if self.weights == 'random' else 'file'}"
@@ -138,6 +147,8 @@ class DatasetSpec(Strict):
     train_size: Optional[PositiveInt] = None  # training pool (train + validation) drawn with the seed
     test_size: Optional[PositiveInt] = None  # fixed test subset, the same for every seed
     val_fraction: float = Field(0.1, ge=0.0, le=0.5)
+    val_size: Optional[PositiveInt] = None  # a fixed validation count; train_size then counts training only
+    shots: Optional[PositiveInt] = None  # k training images per class, drawn with the case's seed
     augment: Literal["none", "flip", "crop_flip"] = "none"
     placement: Literal["auto", "device", "host"] = "auto"  # uint8 images on the accelerator, or streamed
     options: dict[str, Any] = Field(default_factory=dict)  # dataset-specific (synthetic: sizes)
@@ -148,6 +159,13 @@ class DatasetSpec(Strict):
         if (catalog := _catalog(info)) is not None:
             catalog.check_dataset(name)
         return name
+
+    @model_validator(mode="after")
+    def _one_training_size(self) -> "DatasetSpec":
+        if self.shots is not None and self.train_size is not None:
+            raise ValueError(f"shots {self.shots} and train_size {self.train_size} both set the training size; "
+                             "keep one")
+        return self
 
     @property
     def label(self) -> str:

@@ -6,9 +6,7 @@ import os
 import signal
 
 import torch
-from typer.testing import CliRunner
 
-from sftbench.cli import app
 from sftbench.engine.executors import Pool, cpu_slots
 from sftbench.engine.observer import SilentObserver
 from sftbench.engine.runner import RunOptions
@@ -21,32 +19,13 @@ def read(path):
     return {r["run_key"]: r for r in map(json.loads, path.read_text().splitlines())}
 
 
-def test_pool_and_serial_give_identical_records(tiny_suite, write_suite, tmp_path):
-    tiny_suite["defaults"]["seeds"] = [0, 1]
-    suite, out = write_suite(tiny_suite), tmp_path / "out"
-    threads = torch.get_num_threads()
-    try:  # each of 2 pool workers gets 1 of the 2 cores; float sums depend on the thread count
-        serial = CliRunner().invoke(app, ["run", "--suite", str(suite), "--device", "cpu", "--out", str(out),
-                                          "--run-id", "serial", "--executor", "serial", "--threads", "1"])
-    finally:
-        torch.set_num_threads(threads)
-    pool = CliRunner().invoke(app, ["run", "--suite", str(suite), "--device", "cpu", "--out", str(out),
-                                    "--run-id", "pool", "--executor", "pool", "--workers", "2"])
-    assert serial.exit_code == 0 and pool.exit_code == 0, pool.output
-    a, b = read(out / "tiny" / "serial.jsonl"), read(out / "tiny" / "pool.jsonl")
-    assert sorted(a) == sorted(b) and len(a) == 4
-    for key in a:
-        for field in ("metrics", "per_example", "history", "spec_hash"):
-            assert a[key][field] == b[key][field], (key, field)
-
-
 class KillOne(SilentObserver):
     """Kills the worker that starts `victim`, the way the OOM killer or a segfault would."""
 
     def __init__(self, victim: str):
         self.victim, self.finished = victim, []
 
-    def case_assigned(self, case, pid):
+    def case_running(self, case, pid):
         if case.run_key == self.victim:
             os.kill(pid, signal.SIGKILL)
 
@@ -77,3 +56,37 @@ def test_pool_resume_skips_finished_cases(tiny_suite, tmp_path):
     first = Pool(cpu_slots(2)).run(cases[:1], store, options)
     again = Pool(cpu_slots(2)).run(cases, store, options, resume=True)
     assert [r.run_key for r in first] == [cases[0].run_key] and [r.run_key for r in again] == [cases[1].run_key]
+
+
+class FakeProcess:
+    def __init__(self, exitcode):
+        self.exitcode, self.pid = exitcode, 1
+
+    def join(self, timeout=None):
+        pass
+
+
+class FakeConn:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, message):
+        self.sent.append(message)
+
+
+def test_a_worker_lost_before_it_began_its_case_hands_the_case_to_its_replacement(tiny_suite, tmp_path):
+    from sftbench.engine.executors import Slot, _PoolRun, _Worker
+
+    cases = expand(parse_suite(tiny_suite))
+    fresh = _Worker(FakeProcess(None), FakeConn(), Slot())
+    pool = Pool([Slot()])
+    pool._start = lambda slot, options, run_id: fresh
+    run = _PoolRun(pool, cases, [1], Store.for_run(tmp_path, "tiny", "r"), RunOptions(torch.device("cpu")),
+                   SilentObserver())
+    run.pending = {0, 1}
+    lost = _Worker(FakeProcess(-9), FakeConn(), Slot(), case=0, started=False)  # killed between cases
+    assert run._replace(lost) is fresh
+    assert run.records == [] and fresh.case == 0 and fresh.conn.sent == [(0, cases[0])]
+    started = _Worker(FakeProcess(-9), FakeConn(), Slot(), case=0, started=True)  # killed mid-case
+    run._replace(started)
+    assert [r.error.type for r in run.records] == ["WorkerDied"]

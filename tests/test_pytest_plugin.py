@@ -93,7 +93,7 @@ def test_unavailable_data_skips(pytester, suite_dir):
     (suite_dir / "nodata.yaml").write_text(yaml.safe_dump(data))
     result = run(pytester, "-rs", "benchmarks/nodata.yaml")
     result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["*CIFAR-100 is missing or corrupt in nowhere (*) and cannot be downloaded*"])
+    result.stdout.fnmatch_lines(["*CIFAR-100 is missing or corrupt in */benchmarks/nowhere (*) and cannot be downloaded*"])  # root: beside the suite
 
 
 def test_sftbench_case_fixture(pytester):

@@ -29,7 +29,8 @@ def error_of(data) -> str:
         (suite_with(defaults={"epoch": 3}),
          "benchmarks/x.yaml: defaults.epoch: unknown key 'epoch' (did you mean 'epochs'?); remove it (allowed here: "
          "batch_size, channels_last, compile, deterministic, epochs, eval_batch_size, feature_cache, grad_clip_norm, "
-         "image_size, label_smoothing, max_steps_per_epoch, optimizer, precision, schedule, seeds, tf32, timing_warmup_steps)"),
+         "image_size, label_smoothing, max_steps_per_epoch, optimizer, precision, resources, schedule, seeds, tf32, "
+         "timing_warmup_steps)"),
         (suite_with(defaults={"optimizer": {"name": "adam"}}),
          "benchmarks/x.yaml: defaults.optimizer.name: 'adam' is not allowed (did you mean 'adamw'?); use 'sgd' or 'adamw'"),
         (suite_with(defaults={"precision": "fp8"}),

@@ -1,7 +1,8 @@
-"""Serial vs pool: fixed overhead per case and speed-up, on small CPU cases.
+"""Serial vs pool vs Ray (local): fixed overhead per case and speed-up, on small CPU cases.
 
 Overhead per case = (wall - sum of the cases' own wall times / workers) / cases: everything the
-executor adds (process start, imports, queues, writing records).
+executor adds (process start, imports, queues, writing records). Ray's row includes starting and
+stopping the local Ray instance, as `sftbench run --executor ray` does without --ray-address.
 
     python benchmarks/perf/executor_overhead.py [--cases 8] [--workers 2]
 """
@@ -13,15 +14,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import ray
 import torch
 
 from sftbench.engine.executors import Pool, cpu_slots, run_serial
+from sftbench.engine.ray_executor import RayExecutor
 from sftbench.engine.runner import RunOptions
 from sftbench.results.store import Store
 from sftbench.suite.cases import expand
 from sftbench.suite.loader import parse_suite
 
-SUITE = {"name": "overhead", "defaults": {"epochs": 3, "batch_size": 16, "image_size": 32, "seeds": [0]},
+SUITE = {"name": "overhead", "defaults": {"epochs": 3, "batch_size": 16, "image_size": 32, "seeds": [0],
+                                         "resources": {"cpus": 1}},
          "matrix": {"backbones": [{"name": "test_efficientnet", "weights": "random"}],
                     "datasets": [{"name": "synthetic", "options": {"train": 256, "test": 64, "size": 16}}],
                     "strategies": ["full"]}}
@@ -33,6 +37,9 @@ def measure(name: str, execute, cases, workers: int) -> tuple[float, float]:
         start = time.perf_counter()
         records = execute(cases, store, RunOptions(torch.device("cpu")))
         wall = time.perf_counter() - start
+    failed = [r for r in records if not r.ok]
+    if failed:  # a timing of failed cases measures nothing
+        raise SystemExit(f"{name}: {len(failed)} case(s) failed, first: {failed[0].error_message}")
     own = sum(r.timings_s["total"] for r in records)
     return wall, (wall - own / workers) / len(cases)
 
@@ -48,11 +55,18 @@ def main() -> None:
     SUITE["defaults"]["epochs"] = args.epochs
     cases = expand(parse_suite(SUITE))
     torch.set_num_threads(1)  # the serial side on one core, as each pool worker
-    rows: dict[str, list[tuple[float, float]]] = {"serial (1 thread)": [], f"pool ({args.workers} x 1 thread)": []}
+    executors = {"serial (1 thread)": (run_serial, 1),
+                 f"pool ({args.workers} x 1 thread)": (Pool(cpu_slots(args.workers)).run, args.workers),
+                 f"ray (local, {args.workers} CPUs)": (RayExecutor().run, args.workers)}
+    rows: dict[str, list[tuple[float, float]]] = {name: [] for name in executors}
+    warm = f"ray (already running, {args.workers} CPUs)"  # a cluster's case: Ray start and stop not counted
+    rows[warm] = []
     for _ in range(args.reps):  # alternated, medians reported
-        rows["serial (1 thread)"].append(measure("serial", run_serial, cases, 1))
-        rows[f"pool ({args.workers} x 1 thread)"].append(measure("pool", Pool(cpu_slots(args.workers)).run, cases,
-                                                                 args.workers))
+        for name, (execute, workers) in executors.items():
+            rows[name].append(measure(name.split()[0], execute, cases, workers))
+        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+        rows[warm].append(measure("ray-warm", RayExecutor().run, cases, args.workers))
+        ray.shutdown()
     serial_wall = statistics.median(w for w, _ in rows["serial (1 thread)"])
     print(f"{args.cases} cases of {args.epochs} epochs, {args.reps} alternated repetitions, medians")
     for name, values in rows.items():

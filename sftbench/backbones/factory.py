@@ -13,9 +13,10 @@ from typing import Any
 
 import timm
 import torchvision
+from timm.models.efficientnet import EfficientNet
 from torch import nn
 
-from ..errors import WeightsUnavailableError, first_sentence
+from ..errors import ConfigError, WeightsUnavailableError, first_sentence
 from ..schema import BackboneSpec
 from .names import TORCHVISION_PREFIX
 from .weights import (
@@ -80,6 +81,8 @@ def _build_timm(spec: BackboneSpec, num_classes: int) -> Backbone:
             f"weights for {spec.name!r} from {source} could not be loaded ({first_sentence(err)}); "
             "check that the file matches the architecture"
         ) from None
+    if spec.stage:
+        _cut_at_stage(model, spec, num_classes)
     cfg = model.pretrained_cfg
     return Backbone(
         model=model,
@@ -92,6 +95,21 @@ def _build_timm(spec: BackboneSpec, num_classes: int) -> Backbone:
         weights_source=source,
         library="timm",
     )
+
+
+def _cut_at_stage(model: nn.Module, spec: BackboneSpec, num_classes: int) -> None:
+    """Keep the first `stage` block stages of a timm EfficientNet; the new head reads their pooled output."""
+    if not isinstance(model, EfficientNet):
+        raise ConfigError(f"backbone {spec.name!r}: `stage` works for timm EfficientNet-family models only; "
+                          "remove it or pick for example tf_efficientnet_lite0")
+    if spec.stage > len(model.blocks):  # type: ignore[operator]
+        raise ConfigError(f"backbone {spec.name!r}: stage {spec.stage} is beyond its {len(model.blocks)} stages; "
+                          f"use 1 to {len(model.blocks)}")
+    model.blocks = model.blocks[: spec.stage]
+    channels = [m for m in model.blocks[-1].modules() if isinstance(m, nn.Conv2d)][-1].out_channels
+    model.conv_head, model.bn2 = nn.Identity(), nn.Identity()
+    model.num_features = model.head_hidden_size = channels
+    model.reset_classifier(num_classes)
 
 
 # --- torchvision ------------------------------------------------------------------------------

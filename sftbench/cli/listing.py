@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..backbones.names import timm_models, torchvision_models
 from ..backbones.offline import OFFLINE_PACKAGES
-from ..data.builtin import DATASETS
+from ..data.datasets import DATASETS
 from ..errors import ConfigError
 from ..registry import Registry
 from ..strategies.lookup import STRATEGIES

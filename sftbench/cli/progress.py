@@ -1,4 +1,4 @@
-"""A rich progress display for `sftbench run`: case i/n, epoch, ETA."""
+"""A rich progress display for `sftbench run`: the total with its ETA, and one row per running case."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +7,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -19,14 +19,19 @@ from ..suite.cases import Case
 
 
 class RichProgress:
+    """Serial runs report epochs into their one row; pool and Ray rows show the time each case has run."""
+
     def __init__(self, console: Console, total: int):
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=console, transient=False,
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
+            TimeRemainingColumn(), console=console, transient=False,
         )
-        self.cases = self.progress.add_task("cases", total=total, detail="")
-        self.epochs = self.progress.add_task("epochs", total=1, detail="", visible=False)
+        self.total = total
+        self.cases = self.progress.add_task("cases", total=total, count=f"0/{total}", detail="", eta="ETA")
+        self.running: dict[str, TaskID] = {}
+        self.latest: TaskID | None = None
+        self.done = 0
 
     def __enter__(self) -> "RichProgress":
         self.progress.__enter__()
@@ -36,21 +41,30 @@ class RichProgress:
         self.progress.__exit__(*exc)
 
     def case_started(self, index: int, total: int, case: Case) -> None:
-        self.progress.update(self.cases, detail=case.run_key)
-        self.progress.reset(self.epochs, total=case.train.epochs, visible=True, detail="")
+        self.latest = self.progress.add_task(f"  {case.run_key}", total=case.train.epochs, count="", detail="", eta="")
+        self.running[case.run_key] = self.latest
 
     def epoch_ended(self, epoch: int, epochs: int, loss: float) -> None:
-        self.progress.update(self.epochs, completed=epoch, detail=f"loss {loss:.4f}")
+        if self.latest is not None:  # only the serial runner reports epochs: its one running case
+            self.progress.update(self.latest, completed=epoch, count=f"epoch {epoch}/{epochs}", detail=f"loss {loss:.4f}")
 
     def case_finished(self, record: Record) -> None:
-        seconds = f"({record.timings_s['total']:.1f}s)"
+        row = self.running.pop(record.run_key, None)
+        if row is not None:
+            self.progress.remove_task(row)
+            self.latest = None if row == self.latest else self.latest
+        seconds = f"({record.timings_s['total']:.1f}s)" if "total" in record.timings_s else ""
         if record.ok:
             self.progress.console.print(f"  {record.run_key}: ok top-1 {record.top1:.4f} {seconds}")
         else:  # the whole message: the user must not wait for the summary to learn what broke
             self.progress.console.print(f"  {record.run_key}: [red]FAILED[/] {seconds} {escape(record.error_message)}",
                                         highlight=False)
-        self.progress.advance(self.cases)
+        self._advance()
 
     def case_skipped(self, case: Case) -> None:
         self.progress.console.print(f"  {case.run_key}: already recorded, skipped (--resume)")
-        self.progress.advance(self.cases)
+        self._advance()
+
+    def _advance(self) -> None:
+        self.done += 1
+        self.progress.update(self.cases, advance=1, count=f"{self.done}/{self.total}")

@@ -1,6 +1,7 @@
 """`sftbench run`: fine-tune every case of a suite, record one JSON line per case, optionally gate."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -9,11 +10,11 @@ import typer
 
 from .. import options as shared
 from ..engine.device import device_for_suite
-from ..engine.executors import pick_executor
+from ..engine.executors import ExecutorChoice, pick_executor
 from ..engine.preflight import RunTarget, preflight
 from ..engine.runner import RunOptions
 from ..engine.schedule import parse_shard, recorded_seconds, shard
-from ..errors import ConfigError
+from ..errors import ConfigError, SftbenchError, SftbenchWarning
 from ..exit_codes import ExitCode
 from ..report.leaderboard import print_summary
 from ..results.environment import new_run_id
@@ -62,7 +63,8 @@ def run(
     require_baseline: RequireBaselineOpt = False,
     preflight_: bool = typer.Option(True, "--preflight/--no-preflight",
                                     help="Check weights, datasets, device, output folder and strategies first."),
-    executor: str = typer.Option("auto", help="serial | pool | auto (pool when several GPUs are visible)."),
+    executor: str = typer.Option("auto", help="serial | pool | ray | auto (pool when several GPUs are visible)."),
+    ray_address: Optional[str] = typer.Option(None, help="ray: the cluster to join (host:port or auto); default a local Ray."),
     workers: Optional[int] = typer.Option(None, min=1, help="pool on the CPU: worker processes (cores split)."),
     threads: Optional[int] = typer.Option(None, min=1, help="serial: torch CPU threads (pool splits the cores itself)."),
     devices: Optional[str] = typer.Option(None, help="pool on GPUs: 0,1,2 or all (one worker per GPU)."),
@@ -84,7 +86,8 @@ def run(
     try:
         if threads:
             torch.set_num_threads(threads)  # float sums depend on the thread count: match it to compare with pool
-        execute = pick_executor(executor, options.device, workers, devices)
+        recorded = _recorded_times(out / spec.name)  # earlier wall times order the cases longest first
+        execute = pick_executor(ExecutorChoice(executor, workers, devices, ray_address), options.device, recorded)
         with store.lock, RichProgress(console, len(cases)) as progress:  # one writer per run id
             execute(cases, store, options, progress, resume)
         keys = {c.run_key for c in cases}
@@ -108,6 +111,19 @@ def _shard(cases: list[Case], text: str, times: list[Path]) -> list[Case]:
     mine = shard(cases, index, count, recorded)
     console.print(f"shard {index}/{count}: {len(mine)} of {len(cases)} case(s)", highlight=False)
     return mine
+
+
+def _recorded_times(folder: Path) -> dict[tuple[str, str], float]:
+    """Wall times of this suite's earlier runs; a file that cannot be read only costs its timings."""
+    records = []
+    for path in result_files([folder]) if folder.is_dir() else []:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SftbenchWarning)  # `check` and `leaderboard` report damage
+                records.extend(read_records(path))
+        except SftbenchError:
+            continue
+    return recorded_seconds(records)
 
 
 def _preflight(cases: list[Case], target: RunTarget) -> None:

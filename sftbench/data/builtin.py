@@ -18,11 +18,8 @@ from torchvision.datasets import CIFAR10, CIFAR100, MNIST, FashionMNIST
 
 from .. import net
 from ..errors import ConfigError, DatasetUnavailableError, first_sentence
-from ..registry import Registry
+from .registry import DATASETS
 from .types import ImageSet, RawDataset
-
-Loader = Callable[[Path, dict[str, Any]], RawDataset]
-DATASETS: Registry[Loader] = Registry("dataset", "sftbench list datasets")
 
 
 def _from_hwc(array: np.ndarray) -> torch.Tensor:
@@ -32,13 +29,10 @@ def _from_hwc(array: np.ndarray) -> torch.Tensor:
     return tensor.contiguous()
 
 
-def _torchvision_set(cls: Any, root: Path, label: str) -> RawDataset:
-    """Load a torchvision dataset class: local files first, then a download when online."""
-    def build(download: bool) -> tuple[Any, Any]:
-        return cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
-
+def open_torchvision(build: Callable[[bool], Any], root: Path, label: str) -> Any:
+    """`build(download)` over a torchvision dataset class: local files first, then a download when online."""
     try:
-        train, test = build(download=False)
+        return build(False)
     except Exception as err:  # missing (RuntimeError) or truncated/garbled files (anything the readers raise)
         if not net.online("github.com"):
             raise DatasetUnavailableError(
@@ -47,11 +41,17 @@ def _torchvision_set(cls: Any, root: Path, label: str) -> RawDataset:
                 "`root:` at a good copy"
             ) from None
         try:
-            train, test = build(download=True)
+            return build(True)
         except Exception as err:  # network errors come in many types
             raise DatasetUnavailableError(
-                f"{label} could not be downloaded into {root} ({err}); retry, or pass `--data-root` with a copy"
+                f"{label} could not be downloaded into {root} ({first_sentence(err, with_type=True)}); retry, "
+                "or pass `--data-root` with a copy"
             ) from None
+
+
+def _torchvision_set(cls: Any, root: Path, label: str) -> RawDataset:
+    train, test = open_torchvision(lambda download: (cls(str(root), train=True, download=download),
+                                                     cls(str(root), train=False, download=download)), root, label)
     images = {True: train.data, False: test.data}
     labels = {True: train.targets, False: test.targets}
     to_set = lambda t: ImageSet(  # noqa: E731

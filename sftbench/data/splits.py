@@ -10,7 +10,7 @@ import torch
 from ..errors import ConfigError
 from ..paths import data_root
 from ..schema import DatasetSpec
-from .builtin import DATASETS
+from .datasets import DATASETS
 from .types import RawDataset, Splits
 
 
@@ -33,29 +33,63 @@ def check_dataset(spec: DatasetSpec, default_root: str | None = None) -> RawData
 
 
 def _check_sizes(raw: RawDataset, spec: DatasetSpec) -> None:
-    for key, size, available, what in (("train_size", spec.train_size, len(raw.train), "training"),
-                                       ("test_size", spec.test_size, len(raw.test), "test")):
-        if size is not None and size > available:
-            raise ConfigError(f"dataset {spec.label!r}: {key} {size} exceeds the {available} {what} images; lower it")
+    available = len(raw.train)
+    wanted = (spec.train_size or 0) + (spec.val_size or 0) + (spec.shots or 0) * len(raw.classes)
+    if wanted > available:
+        parts = " + ".join(f"{key} {value}" for key, value in (("train_size", spec.train_size),
+                           ("val_size", spec.val_size), ("shots x classes", spec.shots and spec.shots * len(raw.classes)))
+                           if value)
+        raise ConfigError(f"dataset {spec.label!r}: {parts} exceeds the {available} training images; lower it")
+    if spec.test_size is not None and spec.test_size > len(raw.test):
+        raise ConfigError(f"dataset {spec.label!r}: test_size {spec.test_size} exceeds the {len(raw.test)} test images; "
+                          "lower it")
+
+
+def _first_per_class(order: torch.Tensor, labels: torch.Tensor, shots: int, spec: DatasetSpec,
+                     classes: tuple[str, ...]) -> torch.Tensor:
+    """The first `shots` images of each class in the seeded order: stratified, stable per seed."""
+    ordered = labels[order]
+    rank = torch.zeros_like(ordered)
+    for label in range(len(classes)):
+        members = ordered == label
+        rank[members] = torch.arange(int(members.sum()))
+        if int(members.sum()) < shots:
+            raise ConfigError(f"dataset {spec.label!r}: shots {shots} but class {classes[label]!r} has only "
+                              f"{int(members.sum())} training images; lower shots")
+    return order[rank < shots]
+
+
+def _train_and_val(raw: RawDataset, spec: DatasetSpec, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices into raw.train: `shots` per class, or train_size + val_size, or a val_fraction of the pool."""
+    order = torch.randperm(len(raw.train), generator=torch.Generator().manual_seed(seed))
+    if spec.shots is not None:
+        train = _first_per_class(order, raw.train.labels, spec.shots, spec, raw.classes)
+        rest = order[~torch.isin(order, train)]
+        return train, rest[: spec.val_size or 0]
+    if spec.val_size is not None:
+        end = spec.val_size + spec.train_size if spec.train_size is not None else None
+        return order[spec.val_size:end], order[: spec.val_size]
+    if spec.train_size is not None:
+        order = order[: spec.train_size]
+    n_val = round(spec.val_fraction * len(order))
+    return order[n_val:], order[:n_val]
 
 
 def make_splits(raw: RawDataset, spec: DatasetSpec, seed: int) -> Splits:
-    """Carve validation out of the training pool with the seed; the test subset ignores the seed."""
+    """Carve training and validation out of the official training split with the seed; the test
+    subset ignores the seed."""
     _check_sizes(raw, spec)
-    pool_order = torch.randperm(len(raw.train), generator=torch.Generator().manual_seed(seed))
-    if spec.train_size is not None:
-        pool_order = pool_order[: spec.train_size]
-    n_val = round(spec.val_fraction * len(pool_order))
+    train, val = _train_and_val(raw, spec, seed)
     test_index = torch.arange(len(raw.test))
     if spec.test_size is not None:
         test_order = torch.randperm(len(raw.test), generator=torch.Generator().manual_seed(0))
         test_index = test_order[: spec.test_size].sort().values
     return Splits(
-        train=raw.train.subset(pool_order[n_val:]),
-        val=raw.train.subset(pool_order[:n_val]),
+        train=raw.train.subset(train),
+        val=raw.train.subset(val),
         test=raw.test.subset(test_index),
         classes=raw.classes,
         source=raw.source,
         raw=raw,
-        index={"train": pool_order[n_val:], "val": pool_order[:n_val], "test": test_index},
+        index={"train": train, "val": val, "test": test_index},
     )

@@ -22,8 +22,9 @@ from ..results.record import Record
 from ..results.store import Store
 from ..suite.cases import Case
 from .observer import Observer, SilentObserver
+from .ray_executor import RayExecutor
 from .runner import RunOptions, failed_record, run_case, run_cases, unfinished
-from .schedule import estimate_seconds
+from .schedule import expected_seconds
 
 POLL_SECONDS = 0.2
 
@@ -62,7 +63,8 @@ def _worker(slot: Slot, options: RunOptions, run_id: str, conn: Any) -> None:
         if task is None:
             return
         index, case = task
-        conn.send((index, run_case(case, local, run_id).to_json_dict()))
+        conn.send(("started", index))  # a worker lost before this line never began the case: rerun it
+        conn.send(("done", index, run_case(case, local, run_id).to_json_dict()))
 
 
 @dataclass
@@ -70,7 +72,8 @@ class _Worker:
     process: Any
     conn: Any  # the parent's end of this worker's own pipe: a killed worker breaks only its pipe
     slot: Slot
-    case: Optional[int] = None  # index of the case it is running
+    case: Optional[int] = None  # index of the case it was given
+    started: bool = False  # it acknowledged that case: a death from now on fails the case
     done: bool = False  # exited after its sentinel
 
 
@@ -80,15 +83,16 @@ class Pool:
     Each worker has its own pipe, not a shared queue: a worker killed while writing would leave a
     shared queue's lock held forever and stall every other worker."""
 
-    def __init__(self, slots: list[Slot]):
-        self.slots = slots
+    def __init__(self, slots: list[Slot], recorded: Optional[dict[tuple[str, str], float]] = None):
+        self.slots, self.recorded = slots, recorded or {}
         self.context = mp.get_context("spawn")  # fork after torch has threads can deadlock
         self.restarts = 0
 
     def run(self, cases: list[Case], store: Store, options: RunOptions, observer: Observer = SilentObserver(),
             resume: bool = False) -> list[Record]:
         todo = unfinished(cases, store, observer, resume)
-        todo.sort(key=lambda i: (-estimate_seconds(cases[i]), cases[i].run_key))  # LPT
+        expected = expected_seconds(cases, self.recorded)
+        todo.sort(key=lambda i: (-expected[cases[i].run_key], cases[i].run_key))  # LPT
         run = _PoolRun(self, cases, todo, store, options, observer)
         workers = [self._start(slot, options, store.run_id) for slot in self.slots]
         try:
@@ -132,18 +136,15 @@ class _PoolRun:
             worker.case = None
             _send(worker, None)
             return
-        worker.case = self.todo.pop(0)
+        worker.case, worker.started = self.todo.pop(0), False
         case = self.cases[worker.case]
         _send(worker, (worker.case, case))
         self.observer.case_started(len(self.cases) - len(self.pending), len(self.cases), case)
-        getattr(self.observer, "case_assigned", lambda case, pid: None)(case, worker.process.pid)
 
     def _service(self, worker: _Worker) -> _Worker:
         try:
             if worker.conn.poll():
-                index, payload = worker.conn.recv()
-                self._finish(Record.model_validate(payload), index)
-                self._feed(worker)
+                self._receive(worker, worker.conn.recv())
                 return worker
         except (EOFError, OSError):
             pass  # the pipe broke with its process: handled below
@@ -152,9 +153,19 @@ class _PoolRun:
             return worker  # alive, nothing to read yet
         return self._replace(worker)
 
+    def _receive(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        if message[0] == "started":
+            worker.started = True
+            getattr(self.observer, "case_running", lambda case, pid: None)(self.cases[message[1]], worker.process.pid)
+            return
+        self._finish(Record.model_validate(message[2]), message[1])
+        self._feed(worker)
+
     def _replace(self, worker: _Worker) -> _Worker:
         code = worker.process.exitcode
-        if worker.case is not None and worker.case in self.pending:
+        if worker.case is not None and worker.case in self.pending and not worker.started:
+            self.todo.insert(0, worker.case)  # lost between cases: nothing of this case ran yet
+        elif worker.case is not None and worker.case in self.pending:
             record = failed_record(self.cases[worker.case], self.options, self.store.run_id, "WorkerDied",
                                    f"the worker process running this case died ({_exit_reason(code)}); "
                                    "the suite went on with a fresh worker")
@@ -197,15 +208,41 @@ def _exit_reason(code: int) -> str:
     return f"exit code {code}"
 
 
-def pick_executor(name: str, device: torch.device, workers: Optional[int], devices: Optional[str]) -> Any:
-    """`auto`: pool when several GPUs are visible (or --workers/--devices asks for one), else serial."""
-    if name not in ("auto", "serial", "pool"):
-        raise ConfigError(f"--executor {name!r} is unknown; use serial, pool or auto")
+@dataclass(frozen=True)
+class ExecutorChoice:
+    """What `run` asked for: the executor's name and its knobs."""
+
+    name: str = "auto"
+    workers: Optional[int] = None
+    devices: Optional[str] = None
+    ray_address: Optional[str] = None
+
+
+def pick_executor(choice: ExecutorChoice, device: torch.device,
+                  recorded: Optional[dict[tuple[str, str], float]] = None) -> Any:
+    """`auto`: pool when several GPUs are visible (or --workers/--devices asks for one), else serial.
+    `recorded` wall times order the pool's and Ray's cases longest first."""
+    if choice.name not in ("auto", "serial", "pool", "ray"):
+        raise ConfigError(f"--executor {choice.name!r} is unknown; use serial, pool, ray or auto")
+    if choice.name == "ray" or choice.ray_address:
+        return RayExecutor(choice.ray_address, recorded).run
     gpus = torch.cuda.device_count() if device.type == "cuda" else 0
-    wants_pool = name == "pool" or (name == "auto" and (gpus > 1 or workers or devices))
+    wants_pool = choice.name == "pool" or (choice.name == "auto" and (gpus > 1 or choice.workers or choice.devices))
     if not wants_pool:
         return run_serial
     if device.type == "cuda":
-        chosen = list(range(gpus)) if devices in (None, "all") else [int(d) for d in devices.split(",")]
-        return Pool(gpu_slots(chosen)).run
-    return Pool(cpu_slots(workers or 2)).run
+        return Pool(gpu_slots(_devices(choice.devices, gpus)), recorded).run
+    return Pool(cpu_slots(choice.workers or 2), recorded).run
+
+
+def _devices(text: Optional[str], visible: int) -> list[int]:
+    if text in (None, "all"):
+        return list(range(visible))
+    try:
+        chosen = [int(d) for d in text.split(",")]
+    except ValueError:
+        chosen = []
+    if not chosen or any(not 0 <= d < visible for d in chosen):
+        raise ConfigError(f"--devices {text!r} is not a list of visible GPU indices (0 to {visible - 1}) "
+                          "separated by commas; use for example 0,1 or all")
+    return chosen

@@ -117,3 +117,22 @@ def _curves(records: list[Record]) -> dict[str, dict[int, list[float]]]:
             if h.get("val_top1") is not None:
                 out.setdefault(r.case_id, {}).setdefault(int(h["epoch"]), []).append(100 * h["val_top1"])
     return out
+
+
+def score_vs_accuracy(frame: pd.DataFrame, title: str) -> Any:
+    """One panel per (dataset, score): each candidate's score against its fine-tuned top-1."""
+    ok = frame[frame["value"].notna() & frame["fine_tuned_top1"].notna()]
+    pairs = list(dict.fromkeys(zip(ok["dataset"], ok["score"])))
+    fig, axes = _panels(len(pairs), width=4.0, height=3.2)
+    for ax, (dataset, score) in zip(axes, pairs):
+        part = ok[(ok["dataset"] == dataset) & (ok["score"] == score)]
+        ax.scatter(part["value"], 100 * part["fine_tuned_top1"])
+        for row in part.itertuples():
+            ax.annotate(row.backbone, (row.value, 100 * row.fine_tuned_top1), fontsize=6)
+        ax.set_title(f"{dataset} · {score}", fontsize=9)
+        ax.set_xlabel(score, fontsize=8)
+        ax.set_ylabel("fine-tuned top-1 (%)", fontsize=8)
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

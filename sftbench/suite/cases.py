@@ -51,8 +51,8 @@ class Case:
         """Everything that can change a result; labels, data location and seed list excluded."""
         return {
             "hash_version": SPEC_HASH_VERSION,
-            "backbone": self.backbone.model_dump(exclude={"id"}),
-            "dataset": self.dataset.model_dump(exclude={"id", "root"}),
+            "backbone": _without_neutral(self.backbone.model_dump(exclude={"id"}), BACKBONE_HASH_NEUTRAL),
+            "dataset": _without_neutral(self.dataset.model_dump(exclude={"id", "root"}), DATASET_HASH_NEUTRAL),
             "strategy": {"name": self.strategy.name, "params": resolved_strategy_params(self.strategy)},
             "train": _hashed_train(self.train),
         }
@@ -69,14 +69,17 @@ class Case:
 # Fields added after hashes were first published: left out of the hash at their default, so the
 # cases that never set them keep their hashes (and their baselines); a non-default value counts.
 HASH_NEUTRAL_DEFAULTS = {"tf32": True}
+DATASET_HASH_NEUTRAL = {"val_size": None, "shots": None}
+BACKBONE_HASH_NEUTRAL = {"stage": None}
+
+
+def _without_neutral(dumped: dict[str, Any], neutral: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in dumped.items() if key not in neutral or value != neutral[key]}
 
 
 def _hashed_train(train: Any) -> dict[str, Any]:
-    dumped = train.model_dump(exclude={"seeds"})
-    for key, default in HASH_NEUTRAL_DEFAULTS.items():
-        if dumped.get(key) == default:
-            del dumped[key]
-    return dumped
+    # seeds and resources (where a case runs) do not change a seed's result
+    return _without_neutral(train.model_dump(exclude={"seeds", "resources"}), HASH_NEUTRAL_DEFAULTS)
 
 
 def resolved_strategy_params(strategy: StrategySpec) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backbones.names import check_backbone
-from ..data.builtin import DATASETS
+from ..data.datasets import DATASETS
 from ..errors import ConfigError
 from ..strategies.lookup import validate_params
 

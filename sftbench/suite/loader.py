@@ -1,6 +1,7 @@
 """YAML -> validated `Suite`: names are checked through the catalog in pydantic's validation context."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Union
 
@@ -39,4 +40,18 @@ def load_suite(path: Union[str, Path]) -> Suite:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"{where}: YAML syntax error ({problem}); fix the indentation or quoting there") from None
-    return parse_suite(data, str(path))
+    return parse_suite(_anchor_roots(data, path.parent), str(path))
+
+
+def _anchor_roots(data: Any, folder: Path) -> Any:
+    """A dataset's relative `root:` (after ~ and $VARS) is relative to its suite file, so a suite
+    and the image folder beside it work from any working directory."""
+    matrix = data.get("matrix") if isinstance(data, dict) else None
+    datasets = matrix.get("datasets") if isinstance(matrix, dict) else None
+    if not isinstance(datasets, list):
+        return data
+    for entry in datasets:
+        if isinstance(entry, dict) and isinstance(entry.get("root"), str) and entry["root"]:
+            root = Path(os.path.expanduser(os.path.expandvars(entry["root"])))
+            entry["root"] = str(root if root.is_absolute() else (folder / root).resolve())
+    return data

@@ -1,0 +1,142 @@
+"""Image files decoded once: resized to a stored size, uint8, cached per split under a content digest.
+
+The digest covers each file's path, size, modification time and label, and the stored format, so
+a second run reads one cache file and decodes nothing, and any change to the files decodes again.
+Files that are corrupt, unreadable or not images are skipped with one warning naming them.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from ..errors import ConfigError, SftbenchWarning, first_sentence
+from ..paths import cache_dir
+from .types import ImageSet
+
+CACHE_VERSION = 1
+MAX_NAMED = 10  # skipped files named in the warning; the rest are counted
+
+
+@dataclass(frozen=True)
+class StoreFormat:
+    """How decoded images are stored: `size` x `size` pixels, RGB.
+
+    `crop`: scale the shorter side to `size`, then take the centre square (torchvision's
+    Resize + CenterCrop); otherwise squash the whole image to the square."""
+
+    size: int = 256
+    crop: bool = True
+
+
+@dataclass(frozen=True)
+class FileList:
+    """One split's files and their class indices; `where` names it in messages."""
+
+    files: tuple[Path, ...]
+    labels: tuple[int, ...]
+    where: str
+    class_place: str = "{where}: class {name!r}"  # how to name one class's source in an error
+
+
+def load_images(split: FileList, fmt: StoreFormat, classes: tuple[str, ...]) -> ImageSet:
+    """The split as uint8 (N, 3, size, size), from the cache when its digest matches."""
+    path = cache_dir() / "images" / f"{_digest(split, fmt)}.pt"
+    cached = _read_cache(path)
+    if cached is None:
+        cached = _decode_all(split, fmt)
+        _write_cache(path, cached)
+    _warn_skipped(cached["skipped"], split.where)
+    _check_classes_kept(cached["labels"], split, classes)
+    return ImageSet(cached["images"], cached["labels"])
+
+
+def _digest(split: FileList, fmt: StoreFormat) -> str:
+    h = hashlib.sha256(f"v{CACHE_VERSION}|{fmt.size}|{fmt.crop}".encode())
+    for file, label in zip(split.files, split.labels):
+        try:
+            stat = file.stat()
+            stamp = f"{stat.st_size}|{stat.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        h.update(f"{file.resolve()}|{stamp}|{label}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def _decode_one(file: Path, fmt: StoreFormat) -> np.ndarray:
+    with Image.open(file) as image:
+        image.draft("RGB", (fmt.size, fmt.size))  # JPEG: decode at a reduced scale, still >= size
+        image = image.convert("RGB")
+        if fmt.crop:
+            image = ImageOps.fit(image, (fmt.size, fmt.size), Image.Resampling.BILINEAR)
+        else:
+            image = image.resize((fmt.size, fmt.size), Image.Resampling.BILINEAR)
+        return np.asarray(image, dtype=np.uint8)
+
+
+def _decode_or_reason(file: Path, fmt: StoreFormat) -> tuple[Optional[np.ndarray], str]:
+    try:
+        return _decode_one(file, fmt), ""
+    except Exception as err:  # PIL raises many types for damaged files; each only costs that file
+        return None, first_sentence(err, with_type=True)
+
+
+def _decode_all(split: FileList, fmt: StoreFormat) -> dict:
+    """Decoded in threads (PIL releases the GIL while decoding and resizing)."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        decoded = list(pool.map(lambda f: _decode_or_reason(f, fmt), split.files))
+    kept = [i for i, (array, _) in enumerate(decoded) if array is not None]
+    images = np.stack([decoded[i][0] for i in kept]) if kept else np.zeros((0, fmt.size, fmt.size, 3), np.uint8)
+    return {
+        "images": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+        "labels": torch.tensor([split.labels[i] for i in kept], dtype=torch.long),
+        "skipped": [_skipped(file, reason, split.where) for file, (array, reason) in zip(split.files, decoded)
+                    if array is None],
+    }
+
+
+def _skipped(file: Path, reason: str, where: str) -> str:
+    name = str(file.relative_to(where)) if file.is_relative_to(where) else str(file)
+    return f"{name} ({reason.replace(str(file), name)})"
+
+
+def _warn_skipped(skipped: list[str], where: str) -> None:
+    if not skipped:
+        return
+    named = "; ".join(skipped[:MAX_NAMED])
+    more = f"; and {len(skipped) - MAX_NAMED} more" if len(skipped) > MAX_NAMED else ""
+    warnings.warn(SftbenchWarning(f"{where}: skipped {len(skipped)} file(s) that are not readable images: "
+                                  f"{named}{more}"), stacklevel=3)
+
+
+def _check_classes_kept(labels: torch.Tensor, split: FileList, classes: tuple[str, ...]) -> None:
+    empty = sorted(set(split.labels) - set(labels.tolist()))
+    if empty:
+        place = split.class_place.format(where=split.where, name=classes[empty[0]])
+        raise ConfigError(f"{place} has no readable image left; add images to it or remove it")
+
+
+def _read_cache(path: Path) -> Optional[dict]:
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as err:  # a damaged cache costs one decode, never the run
+        warnings.warn(SftbenchWarning(f"image cache {path} is damaged ({first_sentence(err, True)}); "
+                                      "decoding the images again"), stacklevel=3)
+        return None
+
+
+def _write_cache(path: Path, cached: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(cached, tmp)
+    tmp.replace(path)  # atomic: a reader sees the whole file or none
