@@ -167,3 +167,15 @@ def test_a_suite_runs_end_to_end_on_an_image_folder_beside_it(folder, tiny_suite
     [record] = [json.loads(line) for path in (out / "tiny").glob("*.jsonl") for line in path.read_text().splitlines()]
     assert record["status"] == "ok" and record["dataset"]["classes"] == ["cat", "dog"]
     assert record["dataset"]["sizes"] == {"train": 7, "val": 0, "test": 3}
+
+
+def test_a_damaged_image_cache_is_decoded_again_with_a_warning(folder, monkeypatch, tmp_path):
+    monkeypatch.setenv("SFTBENCH_CACHE", str(tmp_path / "cache"))  # this test's own cache
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SftbenchWarning)
+        first = load("image_folder", folder, size=8).train.images.clone()  # the cache is memory-mapped
+    for pixels in (tmp_path / "cache" / "images").glob("*.npy"):  # the decoded folder and its holdout parts
+        pixels.write_bytes(pixels.read_bytes()[:100])  # truncated
+    with pytest.warns(SftbenchWarning, match="image cache .* is damaged"):
+        again = load("image_folder", folder, size=8)
+    assert torch.equal(again.train.images, first)

@@ -7,6 +7,7 @@ stratified `test_fraction` of each class, the same for every case seed.
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,7 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 from torchvision.datasets.folder import find_classes
 
 from ..errors import ConfigError, short_repr
-from .images import FileList, StoreFormat, load_images
+from .images import (
+    FileList,
+    StoreFormat,
+    load_images,
+    read_set,
+    split_digest,
+    warn_skipped,
+    write_set,
+)
 from .registry import DATASETS
 from .types import ImageSet, RawDataset
 
@@ -108,12 +117,33 @@ def image_folder(root: Path, options: dict[str, Any]) -> RawDataset:
 def decoded(train: FileList, test: Optional[FileList], classes: tuple[str, ...], opts: StoreOptions,
             source: str) -> RawDataset:
     """Both splits decoded (cached); without a test list, a stratified holdout of the training one."""
-    train_set = load_images(train, opts.format, classes)
     if test is None:
-        train_set, test_set = holdout(train_set, opts.test_fraction)
+        (train_set, test_set), digests = _held_out(train, classes, opts)
     else:
-        test_set = load_images(test, opts.format, classes)
-    return RawDataset(train_set, test_set, classes, source)
+        (train_set, train_digest), (test_set, test_digest) = (load_images(s, opts.format, classes) for s in (train, test))
+        digests = {"train": train_digest, "test": test_digest}
+    return RawDataset(train_set, test_set, classes, source, digests)  # file digests: no pass over the pixels
+
+
+def _held_out(files: FileList, classes: tuple[str, ...], opts: StoreOptions) -> tuple[tuple[ImageSet, ImageSet], dict[str, str]]:
+    """The holdout's two parts, each cached (memory-mapped) on its own, so a warm load copies nothing."""
+    base = f"{split_digest(files, opts.format)}|holdout|{opts.test_fraction}"
+    keys = {part: _short_hash(f"{base}|{part}") for part in ("train", "test")}
+    cached = [read_set(keys[part]) for part in ("train", "test")]
+    if cached[0] is None or cached[1] is None:
+        everything, digest = load_images(files, opts.format, classes)  # warns about skipped files itself
+        skipped = (read_set(digest) or (None, []))[1]
+        for part, images in zip(("train", "test"), holdout(everything, opts.test_fraction)):
+            write_set(keys[part], ImageSet(images.images.contiguous(), images.labels), skipped)
+        cached = [read_set(keys[part]) for part in ("train", "test")]
+    else:
+        warn_skipped(cached[0][1], files.where)
+    assert cached[0] is not None and cached[1] is not None
+    return (cached[0][0], cached[1][0]), keys
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def _read_rows(file: Path) -> list[tuple[Path, str]]:

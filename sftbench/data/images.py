@@ -22,7 +22,7 @@ from ..errors import ConfigError, SftbenchWarning, first_sentence
 from ..paths import cache_dir
 from .types import ImageSet
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: pixels in a memory-mapped .npy beside the .pt
 MAX_NAMED = 10  # skipped files named in the warning; the rest are counted
 
 
@@ -47,19 +47,25 @@ class FileList:
     class_place: str = "{where}: class {name!r}"  # how to name one class's source in an error
 
 
-def load_images(split: FileList, fmt: StoreFormat, classes: tuple[str, ...]) -> ImageSet:
-    """The split as uint8 (N, 3, size, size), from the cache when its digest matches."""
-    path = cache_dir() / "images" / f"{_digest(split, fmt)}.pt"
-    cached = _read_cache(path)
+def load_images(split: FileList, fmt: StoreFormat, classes: tuple[str, ...]) -> tuple[ImageSet, str]:
+    """The split as uint8 (N, 3, size, size), from the cache when its digest matches, and that digest.
+
+    The pixels are memory-mapped from the cache (copy-on-write): a warm load reads only what is
+    used, and the workers of a pool share the pages."""
+    digest = split_digest(split, fmt)
+    cached = read_set(digest)
     if cached is None:
-        cached = _decode_all(split, fmt)
-        _write_cache(path, cached)
-    _warn_skipped(cached["skipped"], split.where)
-    _check_classes_kept(cached["labels"], split, classes)
-    return ImageSet(cached["images"], cached["labels"])
+        decoded = _decode_all(split, fmt)
+        write_set(digest, ImageSet(decoded["images"], decoded["labels"]), decoded["skipped"])
+        cached = read_set(digest)
+        assert cached is not None
+    images, skipped = cached
+    warn_skipped(skipped, split.where)
+    _check_classes_kept(images.labels, split, classes)
+    return images, digest
 
 
-def _digest(split: FileList, fmt: StoreFormat) -> str:
+def split_digest(split: FileList, fmt: StoreFormat) -> str:
     h = hashlib.sha256(f"v{CACHE_VERSION}|{fmt.size}|{fmt.crop}".encode())
     for file, label in zip(split.files, split.labels):
         try:
@@ -108,7 +114,7 @@ def _skipped(file: Path, reason: str, where: str) -> str:
     return f"{name} ({reason.replace(str(file), name)})"
 
 
-def _warn_skipped(skipped: list[str], where: str) -> None:
+def warn_skipped(skipped: list[str], where: str) -> None:
     if not skipped:
         return
     named = "; ".join(skipped[:MAX_NAMED])
@@ -124,19 +130,32 @@ def _check_classes_kept(labels: torch.Tensor, split: FileList, classes: tuple[st
         raise ConfigError(f"{place} has no readable image left; add images to it or remove it")
 
 
-def _read_cache(path: Path) -> Optional[dict]:
-    if not path.exists():
+def read_set(key: str) -> Optional[tuple[ImageSet, list[str]]]:
+    """A cached set (pixels memory-mapped) and the files skipped when it was decoded; None if absent.
+
+    `KEY.pt` holds labels and skipped files, `KEY.npy` the pixels; the .pt is written last."""
+    path = cache_dir() / "images" / key
+    meta, pixels = path.with_suffix(".pt"), path.with_suffix(".npy")
+    if not meta.exists():
         return None
     try:
-        return torch.load(path, weights_only=True)
+        cached = torch.load(meta, weights_only=True)
+        images = np.load(pixels, mmap_mode="c")
+        if images.shape[0] != len(cached["labels"]):
+            raise ValueError(f"{images.shape[0]} images for {len(cached['labels'])} labels")
     except Exception as err:  # a damaged cache costs one decode, never the run
-        warnings.warn(SftbenchWarning(f"image cache {path} is damaged ({first_sentence(err, True)}); "
+        warnings.warn(SftbenchWarning(f"image cache {meta} is damaged ({first_sentence(err, True)}); "
                                       "decoding the images again"), stacklevel=3)
         return None
+    return ImageSet(torch.from_numpy(images), cached["labels"]), cached["skipped"]
 
 
-def _write_cache(path: Path, cached: dict) -> None:
+def write_set(key: str, images: ImageSet, skipped: list[str]) -> None:
+    path = cache_dir() / "images" / key
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(cached, tmp)
-    tmp.replace(path)  # atomic: a reader sees the whole file or none
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, images.images.numpy())
+    tmp.replace(path.with_suffix(".npy"))  # atomic: a reader sees the whole file or none
+    meta = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save({"labels": images.labels.clone(), "skipped": skipped}, meta)
+    meta.replace(path.with_suffix(".pt"))

@@ -30,10 +30,13 @@ class RawDataset:
     test: ImageSet
     classes: tuple[str, ...]
     source: str
+    known_digests: Optional[dict[str, str]] = None  # from a loader that already hashed its files
 
     @functools.cached_property
     def digests(self) -> dict[str, str]:
         """Content hashes of both splits (feature-cache keys); computed once per loaded dataset."""
+        if self.known_digests is not None:
+            return self.known_digests
         return {name: tensor_digest([("images", s.images), ("labels", s.labels)])
                 for name, s in (("train", self.train), ("test", self.test))}
 

@@ -48,7 +48,7 @@ def _agreement_rows(found: dict[str, Optional[Agreement]]) -> list[list[str]]:
 
     return [row("weighted τ [90% CI]", lambda a: f"{a.tau:.2f} [{a.tau_low:.2f}, {a.tau_high:.2f}]"),
             row("Pearson r", lambda a: f"{a.pearson:.2f}"),
-            row("top-1 pick / regret", lambda a: "best" if a.top1_matches else f"{a.pick} (−{a.regret_pp:.1f} pp)")]
+            row("regret of the top pick", lambda a: "0 (best)" if a.top1_matches else f"−{a.regret_pp:.1f} pp")]
 
 
 def dataset_rows(frame: pd.DataFrame, dataset: str) -> tuple[list[str], list[list[str]], list[str]]:
@@ -77,7 +77,7 @@ def rich_tables(candidates: list[Candidate], truth: dict[str, dict[str, float]])
         header, rows, seconds = dataset_rows(frame, dataset)
         table = Table(title=f"{dataset}: candidates ranked by each score (rank in brackets)", title_justify="left")
         for name in header:
-            table.add_column(name, justify="left" if name == "candidate" else "right")
+            table.add_column(name, justify="left" if name == "candidate" else "right", no_wrap=name == "candidate")
         for row in rows:
             table.add_row(*row)
         table.add_section()

@@ -15,6 +15,7 @@ NCE, the source head's probabilities (N, Z). Higher is better for every score.
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 EPS = 1e-12
 
@@ -94,22 +95,27 @@ def _ledoit_wolf(centred: np.ndarray) -> tuple[np.ndarray, float]:
     n, d = centred.shape
     cov = centred.T @ centred / n
     mu = np.trace(cov) / d
-    delta = ((cov - mu * np.eye(d)) ** 2).sum() / d
-    x2 = centred ** 2
-    beta_bar = ((x2.T @ x2) / n - cov ** 2).sum() / (d * n)
+    frobenius2 = float((cov ** 2).sum())
+    delta = (frobenius2 - 2 * mu * np.trace(cov) + d * mu ** 2) / d
+    # sum((x2' x2)) = sum_n |x_n|^4: O(N D) instead of a D x D x N product
+    beta_bar = (float(((centred ** 2).sum(axis=1) ** 2).sum()) / n - frobenius2) / (d * n)
     shrinkage = float(min(beta_bar, delta) / delta) if delta > 0 else 1.0
     return (1 - shrinkage) * cov + shrinkage * mu * np.eye(d), shrinkage
 
 
 def h_score(features: np.ndarray, labels: np.ndarray) -> float:
+    """cov(E[f|y]) = sum_c w_c m_c m_c' (class weights w, centred class means m), so the trace is
+    sum_c w_c m_c' cov_f^-1 m_c: one positive-definite solve with C right-hand sides, not a pinv."""
     f = np.asarray(features, dtype=np.float64)
     f = f - f.mean(axis=0)
     cov_f, shrinkage = _ledoit_wolf(f)
-    g = np.zeros_like(f)
-    for c in np.unique(labels):
-        g[labels == c] = f[labels == c].mean(axis=0)
-    cov_g = g.T @ g / len(f)
-    return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-15) @ ((1 - shrinkage) * cov_g)))
+    classes, counts = np.unique(labels, return_counts=True)
+    means = np.stack([f[labels == c].mean(axis=0) for c in classes])  # (C, D)
+    try:
+        solved = scipy.linalg.solve(cov_f, means.T, assume_a="pos")
+    except (np.linalg.LinAlgError, ValueError):  # singular: no shrinkage and fewer samples than features
+        solved = np.linalg.pinv(cov_f) @ means.T
+    return float((1 - shrinkage) * ((counts / len(f)) * (means.T * solved).sum(axis=0)).sum())
 
 
 def gbc(features: np.ndarray, labels: np.ndarray, dims: int = 64) -> float:
