@@ -116,3 +116,12 @@ def test_resources_do_not_change_the_spec_hash(tiny_suite):
     placed = expand(parse_suite(tiny_suite))
     assert [c.spec_hash for c in plain] == [c.spec_hash for c in placed]
     assert placed[0].train.resources.cpus == 4
+
+
+def test_ray_resume_skips_finished_cases(local_ray, tiny_suite, tmp_path):
+    cases = expand(parse_suite(tiny_suite))
+    store = Store.for_run(tmp_path, "tiny", "r")
+    options = RunOptions(torch.device("cpu"))
+    first = RayExecutor().run(cases[:1], store, options)
+    again = RayExecutor().run(cases, store, options, resume=True)
+    assert [r.run_key for r in first] == [cases[0].run_key] and [r.run_key for r in again] == [cases[1].run_key]

@@ -20,7 +20,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from ..errors import SftbenchWarning
+from ..errors import SftbenchWarning, first_sentence
 from ..paths import cache_dir
 from .digest import tensor_digest
 from .pipeline import BatchPipeline
@@ -132,10 +132,17 @@ class FeatureCache:
 
     @staticmethod
     def _save(path: Path, stored: dict[str, torch.Tensor]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """A cache that cannot be written (disk full, read-only) costs speed, never the case."""
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save(stored, tmp)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(stored, tmp)
+            os.replace(tmp, path)
+        except (OSError, RuntimeError) as err:  # torch.save reports a full disk as a RuntimeError
+            tmp.unlink(missing_ok=True)
+            warnings.warn(SftbenchWarning(f"could not write the feature cache {path} ({first_sentence(err, True)}); "
+                                          "the case goes on without caching; free disk space under "
+                                          "$SFTBENCH_CACHE"), stacklevel=3)
 
 
 def _read_cache_file(path: Path, n: int) -> Optional[dict[str, Any]]:

@@ -133,9 +133,9 @@ def _held_out(files: FileList, classes: tuple[str, ...], opts: StoreOptions) -> 
     if cached[0] is None or cached[1] is None:
         everything, digest = load_images(files, opts.format, classes)  # warns about skipped files itself
         skipped = (read_set(digest) or (None, []))[1]
-        for part, images in zip(("train", "test"), holdout(everything, opts.test_fraction)):
-            write_set(keys[part], ImageSet(images.images.contiguous(), images.labels), skipped)
-        cached = [read_set(keys[part]) for part in ("train", "test")]
+        parts = dict(zip(("train", "test"), holdout(everything, opts.test_fraction)))
+        stored = all([write_set(keys[p], ImageSet(s.images.contiguous(), s.labels), skipped) for p, s in parts.items()])
+        cached = [read_set(keys[p]) for p in parts] if stored else [(parts["train"], []), (parts["test"], [])]
     else:
         warn_skipped(cached[0][1], files.where)
     assert cached[0] is not None and cached[1] is not None

@@ -56,9 +56,8 @@ def load_images(split: FileList, fmt: StoreFormat, classes: tuple[str, ...]) -> 
     cached = read_set(digest)
     if cached is None:
         decoded = _decode_all(split, fmt)
-        write_set(digest, ImageSet(decoded["images"], decoded["labels"]), decoded["skipped"])
-        cached = read_set(digest)
-        assert cached is not None
+        fresh = ImageSet(decoded["images"], decoded["labels"])
+        cached = (write_set(digest, fresh, decoded["skipped"]) and read_set(digest)) or (fresh, decoded["skipped"])
     images, skipped = cached
     warn_skipped(skipped, split.where)
     _check_classes_kept(images.labels, split, classes)
@@ -150,12 +149,20 @@ def read_set(key: str) -> Optional[tuple[ImageSet, list[str]]]:
     return ImageSet(torch.from_numpy(images), cached["labels"]), cached["skipped"]
 
 
-def write_set(key: str, images: ImageSet, skipped: list[str]) -> None:
+def write_set(key: str, images: ImageSet, skipped: list[str]) -> bool:
+    """Cache a set; False (with a warning) when it cannot be written: the run goes on uncached."""
     path = cache_dir() / "images" / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, images.images.numpy())
-    tmp.replace(path.with_suffix(".npy"))  # atomic: a reader sees the whole file or none
-    meta = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save({"labels": images.labels.clone(), "skipped": skipped}, meta)
-    meta.replace(path.with_suffix(".pt"))
+    tmp, meta = path.with_suffix(f".{os.getpid()}.tmp.npy"), path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(tmp, images.images.numpy())
+        tmp.replace(path.with_suffix(".npy"))  # atomic: a reader sees the whole file or none
+        torch.save({"labels": images.labels.clone(), "skipped": skipped}, meta)
+        meta.replace(path.with_suffix(".pt"))
+    except (OSError, RuntimeError) as err:  # a full disk: torch.save says RuntimeError
+        tmp.unlink(missing_ok=True)
+        meta.unlink(missing_ok=True)
+        warnings.warn(SftbenchWarning(f"could not write the image cache {path} ({first_sentence(err, True)}); "
+                                      "going on without it; free disk space under $SFTBENCH_CACHE"), stacklevel=3)
+        return False
+    return True
