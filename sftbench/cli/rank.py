@@ -41,12 +41,13 @@ def rank(
         raise ConfigError(f"--format {format_!r} is unknown; use one of {', '.join(FORMATS)}")
     path = find_suite(suite)
     spec = load_suite(path)
-    cases = candidate_cases(expand(spec, source=str(path)), dataset)
+    every_case = expand(spec, source=str(path))
+    cases = candidate_cases(every_case, dataset)
     if not cases:
         raise ConfigError(f"no dataset of suite {spec.name!r} matches {dataset}; use a dataset label of the suite")
     torch_device = device_for_suite(spec.name, spec.requires_gpu, device)
     candidates = rank_cases(cases, torch_device, str(data_root) if data_root else None, _progress)
-    truth_by_dataset = _truth(results or [out / spec.name], truth, {c.strategy.label for c in expand(spec)})
+    truth_by_dataset = _truth(results or [out / spec.name], truth, {c.strategy.label for c in every_case})
     _emit(candidates, truth_by_dataset, format_)
     if plot:
         save(score_vs_accuracy(report.long_frame(candidates, truth_by_dataset), f"{spec.name}: scores vs fine-tuned"),

@@ -15,7 +15,7 @@ import torch
 from ..backbones.factory import Backbone, build_backbone
 from ..data.digest import tensor_digest
 from ..data.features import FeatureCache
-from ..data.pipeline import BatchPipeline, Preprocessing, choose_placement
+from ..data.pipeline import BatchPipeline, choose_placement
 from ..data.splits import load_raw, make_splits
 from ..data.types import ImageSet, Splits
 from ..errors import CaseOutOfMemoryError, SftbenchError
@@ -31,7 +31,8 @@ from .determinism import (
     record_nondeterministic_ops,
 )
 from .device import prepare_case, seed_everything
-from .evaluate import autocast, classification_metrics, evaluate
+from .evaluate import classification_metrics, evaluate
+from .extraction import case_feature_cache, case_preprocessing
 from .fit import FeatureSource, FitConfig, FitData, FitResult, fit
 from .modes import freeze_batchnorm
 from .observer import Observer, SilentObserver
@@ -175,16 +176,12 @@ def _build(case: Case, splits: Splits, device: torch.device, fields: dict[str, A
         backbone.model.to(memory_format=torch.channels_last)
     # fixed shapes everywhere (padded eval, drop_last train): one graph per case, never dynamic
     forward = torch.compile(backbone.model, mode=cfg.compile, dynamic=False) if cfg.compile else backbone.model
-    prep = Preprocessing(
-        image_size=cfg.image_size or backbone.input_size, mean=backbone.mean, std=backbone.std,
-        interpolation=backbone.interpolation, augment=case.dataset.augment, channels_last=cfg.channels_last,
-    )
+    prep = case_preprocessing(case, backbone)
     pipeline = BatchPipeline(prep, device)
     sizes = sum(s.images.numel() for s in (splits.train, splits.val, splits.test))
     placement = choose_placement(case.dataset.placement, sizes, device)
     train, val, test = (pipeline.to_device(s, placement) for s in (splits.train, splits.val, splits.test))
-    cache = FeatureCache(backbone.model, backbone.model.get_submodule(backbone.head_module), backbone.head_names,
-                         pipeline, lambda: autocast(device, cfg.precision), enabled=cfg.feature_cache)
+    cache = case_feature_cache(case, backbone, pipeline, device)
     fields["backbone"] = {"library": backbone.library, "weights_source": backbone.weights_source,
                           "image_size": prep.image_size, "interpolation": prep.interpolation}
     fields["data_path"] = {"placement": placement, "channels_last": cfg.channels_last, "compile": cfg.compile,

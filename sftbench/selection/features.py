@@ -16,11 +16,10 @@ from timm.models import get_pretrained_cfg_value
 
 from ..backbones.factory import build_backbone
 from ..backbones.names import TORCHVISION_PREFIX
-from ..data.features import FeatureCache
-from ..data.pipeline import BatchPipeline, Preprocessing
+from ..data.pipeline import BatchPipeline
 from ..data.splits import load_raw, make_splits
 from ..engine.device import prepare_case, seed_everything
-from ..engine.evaluate import autocast
+from ..engine.extraction import case_feature_cache, case_preprocessing
 from ..suite.cases import Case
 
 
@@ -44,11 +43,7 @@ def candidate_features(case: Case, device: torch.device, data_root: Optional[str
     splits = make_splits(raw, case.dataset, case.seed)
     backbone = build_backbone(case.backbone, splits.num_classes)
     backbone.model.to(device)
-    prep = Preprocessing(image_size=cfg.image_size or backbone.input_size, mean=backbone.mean, std=backbone.std,
-                         interpolation=backbone.interpolation, augment="none", channels_last=cfg.channels_last)
-    head = backbone.model.get_submodule(backbone.head_module)
-    cache = FeatureCache(backbone.model, head, backbone.head_names, BatchPipeline(prep, device),
-                         lambda: autocast(device, cfg.precision), enabled=cfg.feature_cache)
+    cache = case_feature_cache(case, backbone, BatchPipeline(case_preprocessing(case, backbone), device), device)
     index = splits.index or {}
     train = cache.features(raw.train, raw.digests["train"], index["train"]).double().cpu().numpy()
     val = cache.features(raw.train, raw.digests["train"], index["val"]).double().cpu().numpy()
