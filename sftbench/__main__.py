@@ -1,3 +1,4 @@
+"""`python -m sftbench`: the same command line as `sftbench`."""
 from .cli import main
 
 if __name__ == "__main__":

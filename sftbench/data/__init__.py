@@ -1,1 +1,2 @@
-"""Data: loaders (built-in datasets), splits, device-side preprocessing, frozen-feature cache."""
+"""Data: loaders (built-in, your own images, torchvision transfer datasets), splits, device-side
+preprocessing, the decoded-image and frozen-feature caches."""

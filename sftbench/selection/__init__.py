@@ -1,0 +1,1 @@
+"""Model selection: transferability scores from frozen features, checked against fine-tunes (`sftbench rank`)."""
