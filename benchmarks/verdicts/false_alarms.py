@@ -1,0 +1,60 @@
+"""A/A false-alarm rate of the accuracy verdicts at scale: many new seeds of unchanged code, each
+judged alone against a committed baseline (Holm across the cases of that seed's run, as `check`
+does), with the exact (Clopper-Pearson) 95 % upper bound of the rate.
+
+    sftbench run --suite quickstart --seeds 10,11,...,84 --run-id aa75      # unchanged code
+    python benchmarks/verdicts/false_alarms.py --baseline baselines/quickstart/cpu-amd-epyc-2t.json \\
+        --aa results/quickstart/aa75.jsonl
+
+Only accuracy checks are counted: throughput depends on what else the machine runs.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from scipy.stats import beta
+
+from sftbench.regression.baselines import load_baseline
+from sftbench.regression.compare import Status, check
+from sftbench.regression.summary import summarise
+from sftbench.results.record import Record
+from sftbench.results.selection import latest_per_run_key
+from sftbench.results.store import read_records
+from sftbench.suite.loader import load_suite
+
+SUITE = Path(__file__).resolve().parents[1] / "quickstart.yaml"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--baseline", type=Path, required=True)
+    parser.add_argument("--aa", type=Path, required=True)
+    args = parser.parse_args()
+    baseline, thresholds = load_baseline(args.baseline), load_suite(SUITE).thresholds
+    runs: dict[int, list[Record]] = {}
+    for record in latest_per_run_key(read_records(args.aa)):
+        if record.ok and record.case_id in baseline.cases:
+            runs.setdefault(record.seed, []).append(record)
+    judged = alarms = 0
+    per_case: dict[str, list[int]] = {}
+    for records in runs.values():
+        summaries = summarise(records)
+        for verdict in check(summaries, baseline, {c: thresholds for c in summaries}):
+            accuracy = verdict.check_for("accuracy")
+            if accuracy is None:
+                continue
+            regressed = accuracy.status is Status.REGRESSED
+            judged, alarms = judged + 1, alarms + regressed
+            per_case.setdefault(verdict.case_id, [0, 0])
+            per_case[verdict.case_id][0] += regressed
+            per_case[verdict.case_id][1] += 1
+    upper = beta.ppf(0.95, alarms + 1, judged - alarms) if judged > alarms else 1.0
+    print(f"{len(runs)} seeds, {judged} accuracy verdicts, {alarms} REGRESSED "
+          f"({100 * alarms / max(judged, 1):.2f} %; one-sided 95 % upper bound {100 * upper:.2f} %)")
+    for case, (hit, total) in sorted(per_case.items()):
+        print(f"  {case}: {hit} of {total}")
+
+
+if __name__ == "__main__":
+    main()
