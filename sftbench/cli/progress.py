@@ -44,6 +44,9 @@ class RichProgress:
         self.latest = self.progress.add_task(f"  {case.run_key}", total=case.train.epochs, count="", detail="", eta="")
         self.running[case.run_key] = self.latest
 
+    def case_running(self, case: Case, pid: int) -> None:
+        pass  # its row exists since case_started
+
     def epoch_ended(self, epoch: int, epochs: int, loss: float) -> None:
         if self.latest is not None:  # only the serial runner reports epochs: its one running case
             self.progress.update(self.latest, completed=epoch, count=f"epoch {epoch}/{epochs}", detail=f"loss {loss:.4f}")

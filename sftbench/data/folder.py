@@ -120,7 +120,8 @@ def decoded(train: FileList, test: Optional[FileList], classes: tuple[str, ...],
     if test is None:
         (train_set, test_set), digests = _held_out(train, classes, opts)
     else:
-        (train_set, train_digest), (test_set, test_digest) = (load_images(s, opts.format, classes) for s in (train, test))
+        (train_set, train_digest, _), (test_set, test_digest, _) = (load_images(s, opts.format, classes)
+                                                                      for s in (train, test))
         digests = {"train": train_digest, "test": test_digest}
     return RawDataset(train_set, test_set, classes, source, digests)  # file digests: no pass over the pixels
 
@@ -131,8 +132,7 @@ def _held_out(files: FileList, classes: tuple[str, ...], opts: StoreOptions) -> 
     keys = {part: _short_hash(f"{base}|{part}") for part in ("train", "test")}
     cached = [read_set(keys[part]) for part in ("train", "test")]
     if cached[0] is None or cached[1] is None:
-        everything, digest = load_images(files, opts.format, classes)  # warns about skipped files itself
-        skipped = (read_set(digest) or (None, []))[1]
+        everything, _, skipped = load_images(files, opts.format, classes)  # warns about skipped files itself
         parts = dict(zip(("train", "test"), holdout(everything, opts.test_fraction)))
         stored = all([write_set(keys[p], ImageSet(s.images.contiguous(), s.labels), skipped) for p, s in parts.items()])
         cached = [read_set(keys[p]) for p in parts] if stored else [(parts["train"], []), (parts["test"], [])]

@@ -47,8 +47,9 @@ class FileList:
     class_place: str = "{where}: class {name!r}"  # how to name one class's source in an error
 
 
-def load_images(split: FileList, fmt: StoreFormat, classes: tuple[str, ...]) -> tuple[ImageSet, str]:
-    """The split as uint8 (N, 3, size, size), from the cache when its digest matches, and that digest.
+def load_images(split: FileList, fmt: StoreFormat, classes: tuple[str, ...]) -> tuple[ImageSet, str, list[str]]:
+    """The split as uint8 (N, 3, size, size), from the cache when its digest matches, that digest,
+    and the files skipped as unreadable.
 
     The pixels are memory-mapped from the cache (copy-on-write): a warm load reads only what is
     used, and the workers of a pool share the pages."""
@@ -61,7 +62,7 @@ def load_images(split: FileList, fmt: StoreFormat, classes: tuple[str, ...]) -> 
     images, skipped = cached
     warn_skipped(skipped, split.where)
     _check_classes_kept(images.labels, split, classes)
-    return images, digest
+    return images, digest, skipped
 
 
 def split_digest(split: FileList, fmt: StoreFormat) -> str:

@@ -156,7 +156,7 @@ class _PoolRun:
     def _receive(self, worker: _Worker, message: tuple[Any, ...]) -> None:
         if message[0] == "started":
             worker.started = True
-            getattr(self.observer, "case_running", lambda case, pid: None)(self.cases[message[1]], worker.process.pid)
+            self.observer.case_running(self.cases[message[1]], worker.process.pid)
             return
         self._finish(Record.model_validate(message[2]), message[1])
         self._feed(worker)

@@ -9,6 +9,7 @@ from ..suite.cases import Case
 
 class Observer(Protocol):
     def case_started(self, index: int, total: int, case: Case) -> None: ...
+    def case_running(self, case: Case, pid: int) -> None: ...  # a pool worker acknowledged the case
     def epoch_ended(self, epoch: int, epochs: int, loss: float) -> None: ...
     def case_finished(self, record: Record) -> None: ...
     def case_skipped(self, case: Case) -> None: ...
@@ -16,6 +17,7 @@ class Observer(Protocol):
 
 class SilentObserver:
     def case_started(self, index: int, total: int, case: Case) -> None: pass
+    def case_running(self, case: Case, pid: int) -> None: pass
     def epoch_ended(self, epoch: int, epochs: int, loss: float) -> None: pass
     def case_finished(self, record: Record) -> None: pass
     def case_skipped(self, case: Case) -> None: pass

@@ -42,6 +42,9 @@ class Demand:
     def fits(self, free: dict[str, float]) -> bool:
         return self.cpus <= free.get("CPU", 0.0) + 1e-9 and self.gpus <= free.get("GPU", 0.0) + 1e-9
 
+    def take(self, free: dict[str, float]) -> None:
+        free["CPU"], free["GPU"] = free.get("CPU", 0.0) - self.cpus, free.get("GPU", 0.0) - self.gpus
+
 
 def run_remote(case: Case, options: RunOptions, run_id: str, threads: int) -> dict[str, Any]:
     """The body of one Ray task: one case, on the worker's own data root and caches."""
@@ -97,7 +100,7 @@ class _RayRun:
                  observer: Observer):
         self.ray, self.cases, self.todo, self.store, self.options, self.observer = ray, cases, todo, store, options, observer
         self.task = ray.remote(max_retries=RETRIES, retry_exceptions=False)(run_remote)
-        self.running: dict[Any, int] = {}  # object ref -> case index
+        self.running: dict[Any, tuple[int, Demand]] = {}  # object ref -> case index and what it holds
         self.records: list[Record] = []
         self.total = len(todo)
 
@@ -117,9 +120,8 @@ class _RayRun:
     def _submit_what_fits(self) -> None:
         total = self.ray.cluster_resources()
         free = dict(total)
-        for index in self.running.values():
-            demand = Demand.of(self.cases[index], self.options.device)
-            free["CPU"], free["GPU"] = free.get("CPU", 0.0) - demand.cpus, free.get("GPU", 0.0) - demand.gpus
+        for _, held in self.running.values():
+            held.take(free)
         while self.todo:
             case = self.cases[self.todo[0]]
             demand = Demand.of(case, self.options.device)
@@ -132,12 +134,12 @@ class _RayRun:
             index = self.todo.pop(0)
             ref = self.task.options(num_cpus=demand.cpus, num_gpus=demand.gpus).remote(
                 case, self.options, self.store.run_id, max(1, math.floor(demand.cpus)))
-            self.running[ref] = index
-            free["CPU"], free["GPU"] = free.get("CPU", 0.0) - demand.cpus, free.get("GPU", 0.0) - demand.gpus
+            self.running[ref] = (index, demand)
+            demand.take(free)
             self.observer.case_started(len(self.records) + len(self.running) - 1, self.total, case)
 
     def _finish(self, ref: Any) -> None:
-        index = self.running.pop(ref)
+        index, _ = self.running.pop(ref)
         try:
             record = Record.model_validate(self.ray.get(ref))
         except self.ray.exceptions.RayError as err:  # the task's worker or node was lost twice
