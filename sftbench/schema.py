@@ -214,13 +214,29 @@ class AccuracyThresholds(Strict):
 
 
 class RelativeThreshold(Strict):
-    rel_tol: NonNegativeFloat
+    """A speed or memory change between runs counts when it is beyond `rel_tol` (the practical floor)
+    and beyond the baseline runs' one-sided prediction interval at `alpha` (t, on log values); a
+    one-run baseline has no between-run spread and uses `assumed_run_sd` instead."""
+
+    rel_tol: NonNegativeFloat = 0.05
+    alpha: float = Field(0.01, gt=0.0, lt=1.0)
+    assumed_run_sd: PositiveFloat = 0.12  # sd of log(speed) between runs when the baseline has one run
+
+
+class ThroughputThresholds(RelativeThreshold):
+    """Speed is judged only where the machine is the baseline's: the same hardware fingerprint, and
+    every part of its calibration (engine/calibration.py) within `calibration_band` of the baseline
+    runs' (docs/verdicts.md measured the band). Beyond it, `machine-differs` leaves speed unjudged
+    (MACHINE-DIFFERS); `normalise` divides by the calibration's change and widens the tolerance."""
+
+    calibration_band: PositiveFloat = 0.15
+    beyond_band: Literal["machine-differs", "normalise"] = "machine-differs"
 
 
 class Thresholds(Strict):
     accuracy: AccuracyThresholds = AccuracyThresholds()
-    throughput: RelativeThreshold = RelativeThreshold(rel_tol=0.10)  # higher is better
-    memory: RelativeThreshold = RelativeThreshold(rel_tol=0.15)  # lower is better
+    throughput: ThroughputThresholds = ThroughputThresholds()  # higher is better
+    memory: RelativeThreshold = RelativeThreshold(rel_tol=0.15, assumed_run_sd=0.05)  # lower is better
 
 
 class CaseSelector(Strict):

@@ -17,6 +17,8 @@ os.environ["HF_HOME"] = str(_SESSION_TMP / "hf")
 os.environ["TORCH_HOME"] = str(_SESSION_TMP / "torch")
 os.environ["SFTBENCH_CACHE"] = str(_SESSION_TMP / "cache")
 os.environ.pop("SFTBENCH_DATA_ROOT", None)
+# the machine calibration's small workload (~10 ms a reading, still real): tests run hundreds of cases
+os.environ["SFTBENCH_CALIBRATION"] = "quick"
 
 TINY_SUITE: dict[str, Any] = {
     "name": "tiny",

@@ -53,7 +53,7 @@ def test_baseline_file_is_stable_and_human_diffable(blessed):
     _, _, baselines = blessed
     path = baselines / "tiny" / f"{HW}.json"
     data = json.loads(path.read_text())
-    assert data["schema_version"] == 2 and data["hardware_key"] == HW
+    assert data["schema_version"] == 3 and data["hardware_key"] == HW
     assert sorted(data["cases"]) == ["test_efficientnet-random-synthetic-full",
                                      "test_efficientnet-random-synthetic-linear_probe"]
     entry = data["cases"]["test_efficientnet-random-synthetic-full"]
@@ -182,3 +182,19 @@ def test_broken_eval_mode_regresses_against_a_baseline_from_other_hardware(tmp_p
     assert result.exit_code == 1, result.output
     assert "REGRESSED" in result.output
     assert any(c["status"] == "REGRESSED" and c["test"] == "mcnemar" for c in _accuracy_checks(tmp_path / "v.json"))
+
+
+def test_a_baseline_of_another_suite_is_refused_with_exit_2(blessed, tmp_path):
+    suite, results, baselines = blessed
+    other = tmp_path / "other.json"
+    other.write_text((baselines / "tiny" / f"{HW}.json").read_text().replace('"suite": "tiny"', '"suite": "cifar10"'))
+    result = cli("check", "--suite", str(suite), "--results", str(results), "--baseline", str(other))
+    assert result.exit_code == 2 and "is for suite 'cifar10', not 'tiny'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_blessed_run_carries_run_speeds_with_calibration(blessed):
+    _, _, baselines = blessed
+    data = json.loads((baselines / "tiny" / f"{HW}.json").read_text())
+    [run] = data["cases"]["test_efficientnet-random-synthetic-full"]["runs"]
+    assert run["workload"].startswith("numpy-sgemm") and run["gemm_gflops"] > 0 and run["fingerprint_digest"]

@@ -15,6 +15,7 @@ from ..regression.gate import (
     bless,
     confirm_regressions,
     default_baselines_dir,
+    ensure_covers,
     exit_code,
     hardware_of,
     judge,
@@ -63,6 +64,8 @@ def gate(suite: str, suite_path: Path, cases: list[Case], records: list[Record],
          store: Optional[Store] = None, run_options: Optional[RunOptions] = None) -> ExitCode:
     """Verdicts for the records (confirming regressions by re-running when asked), reports, exit code."""
     base = pick_baseline(options.baseline, default_baselines_dir(suite_path), suite, hardware_of(records))
+    if options.baseline is not None and base is not None:
+        ensure_covers(base, (r.case_id for r in records), suite)
     verdicts = judge(cases, records, base)
     regressed = sum(v.status is Status.REGRESSED for v in verdicts)
     if options.confirm and regressed and store is not None and run_options is not None:

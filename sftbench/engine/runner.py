@@ -30,6 +30,7 @@ from .determinism import (
     determinism_record,
     record_nondeterministic_ops,
 )
+from .calibration import PROCESS_CALIBRATOR
 from .device import prepare_case, seed_everything
 from .evaluate import classification_metrics, evaluate
 from .extraction import case_feature_cache, case_preprocessing
@@ -84,6 +85,7 @@ def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
     KeyboardInterrupt is not caught: an interrupted case leaves no record and is re-run by --resume.
     """
     fields = _identity(case, options, run_id)
+    calibrated = PROCESS_CALIBRATOR.bracket(options.device)  # the machine's speed just before the case
     phases, memory = _Phases(), MemoryMeter(options.device)
     try:
         with record_nondeterministic_ops() as warned:
@@ -103,6 +105,8 @@ def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
         gc.collect()
         if options.device.type == "cuda":
             torch.cuda.empty_cache()
+    if calibrated is not None and fields["status"] == "ok":
+        fields["env"]["calibration"] = calibrated()  # ... and just after it
     record = Record.model_validate(fields)
     if record.throughput is not None:  # the comparable cost, stored as the record derives it
         record.throughput.images_seen = record.images_seen

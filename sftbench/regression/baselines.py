@@ -11,10 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..errors import ResultsFormatError, SftbenchError
 from ..results.environment import utc_now
 from ..results.record import PerExample
-from .summary import CaseSummary, mean_std, median
+from .summary import CaseSummary, RunSpeed, mean_std, median
 
-BASELINE_SCHEMA_VERSION = 2  # 2 added per-seed per-example bits, throughput windows and the test size
-ENV_KEYS = ("sftbench", "torch", "torchvision", "timm", "python", "device_name", "cuda", "cudnn", "git_commit")
+# 2 added per-seed per-example bits, throughput windows and the test size; 3 the speed of each run
+# blessed, with its machine calibration and fingerprint (speed verdicts need several runs)
+BASELINE_SCHEMA_VERSION = 3
+ENV_KEYS = ("sftbench", "torch", "torchvision", "timm", "python", "device_name", "cuda", "cudnn", "git_commit",
+            "fingerprint", "fingerprint_digest")
 
 
 class _Part(BaseModel):
@@ -45,6 +48,7 @@ class BaselineEntry(_Part):
     test_n: Optional[int] = None
     env: dict[str, Any] = Field(default_factory=dict)
     date: str = ""
+    runs: list[RunSpeed] = Field(default_factory=list)  # schema 3: one per blessed run
 
     @property
     def accuracy_values(self) -> list[float]:
@@ -80,7 +84,8 @@ def load_baseline(path: Path) -> Baseline:
         raise ResultsFormatError(f"baseline {path} has schema version {version!r}, but this sftbench reads versions "
                                  f"1 to {BASELINE_SCHEMA_VERSION}; upgrade sftbench to read it, or re-bless it with "
                                  "`sftbench baseline update`")
-    # version 1 -> 2: the new fields are absent and default to empty; verdicts then use seed-level tests
+    # versions 1 and 2: the newer fields are absent and default to empty; verdicts then use seed-level
+    # tests (1) and leave speed unjudged, as MACHINE-DIFFERS, until the baseline is blessed again (1, 2)
     try:
         return Baseline.model_validate({**data, "path": path})
     except ValidationError as err:
@@ -115,6 +120,7 @@ def entry_from_summary(summary: CaseSummary) -> BaselineEntry:
         test_n=summary.test_n,
         env={k: env.get(k) if env else None for k in ENV_KEYS},
         date=utc_now(),
+        runs=summary.runs,
     )
 
 

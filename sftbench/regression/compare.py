@@ -7,87 +7,22 @@ accuracy drop is REGRESSED only when it is beyond both kinds of noise:
 - statistically: the one-sided p-value (exact McNemar on per-example results when both sides
   scored the same test split, else Welch with >= 2 seeds a side, else a two-proportion test),
   Holm-corrected across the cases of the run, is below alpha.
-Throughput regresses beyond its relative tolerance when a Mann-Whitney test on the timing windows
-agrees (or on the tolerance alone when a side has no windows); memory by its relative tolerance.
+Throughput and memory are judged between runs, on the baseline's machine only (`speed.py`).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
-from enum import Enum
+from dataclasses import replace
 from typing import Any, Optional
 
 from ..schema import Thresholds
 from .baselines import Baseline, BaselineEntry
-from .stats import (
-    TestResult,
-    holm,
-    mann_whitney_slower,
-    mcnemar,
-    seed_sd_upper_bound,
-    two_proportions,
-    welch,
-)
-from .summary import CaseSummary, mean_std, median
+from .checks import MetricCheck, Status, Verdict
+from .speed import Machine, speed_checks
+from .stats import TestResult, holm, mcnemar, seed_sd_upper_bound, two_proportions, welch
+from .summary import CaseSummary, mean_std
 
-RELATIVE_RESOLUTION = 1e-3
-
-
-class Status(str, Enum):
-    PASS = "PASS"
-    IMPROVED = "IMPROVED"
-    REGRESSED = "REGRESSED"
-    NOISE = "NOISE"  # worse, but within tolerance / noise
-    NEW = "NEW"  # no baseline for the case
-    MISSING = "MISSING"  # in the baseline, not in this run
-    FAILED = "FAILED"  # the case errored
-    INCOMPARABLE = "INCOMPARABLE"  # the spec hash differs: the case definition changed
-    SKIPPED = "SKIPPED"  # a metric not compared (metric level only)
-
-
-@dataclass
-class MetricCheck:
-    metric: str
-    baseline: Optional[float]
-    current: Optional[float]
-    status: Status
-    reason: str
-    tolerance: Optional[float] = None  # absolute (accuracy) or relative (throughput, memory)
-    p_value: Optional[float] = None  # raw one-sided p
-    p_adjusted: Optional[float] = None  # Holm across the run's cases (accuracy)
-    test: Optional[str] = None  # mcnemar | welch | two-proportion | mann-whitney
-    losses: Optional[int] = None  # McNemar discordant counts
-    gains: Optional[int] = None
-    detectable_drop: Optional[float] = None  # the smallest drop this comparison would flag
-
-    @property
-    def delta(self) -> Optional[float]:
-        if self.baseline is None or self.current is None:
-            return None
-        return self.current - self.baseline
-
-
-@dataclass
-class Verdict:
-    case_id: str
-    status: Status
-    reason: str
-    checks: list[MetricCheck] = field(default_factory=list)
-    baseline_n: int = 0
-    current_n: int = 0
-    initial: Optional["Verdict"] = None  # the verdict before --confirm re-runs, when there were any
-
-    def check_for(self, metric: str) -> Optional[MetricCheck]:
-        return next((c for c in self.checks if c.metric == metric), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["status"] = self.status.value
-        for check in data["checks"]:
-            check["status"] = check["status"].value
-        if self.initial is not None:
-            data["initial"] = self.initial.to_dict()
-        return data
+__all__ = ["MetricCheck", "Status", "Verdict", "check"]
 
 
 def pp(x: float) -> str:
@@ -185,43 +120,6 @@ def _evidence(check: MetricCheck, p_adjusted: Optional[float], alpha: float) -> 
             f"detectable drop {100 * (check.detectable_drop or math.inf):.2f} pp")
 
 
-# --- throughput and memory ----------------------------------------------------------------------
-
-
-def relative_check(metric: str, baseline: Optional[float], current: Optional[float], rel_tol: float,
-                   higher_is_better: bool, windows: Optional[tuple[list[float], list[float]]] = None,
-                   alpha: float = 0.05) -> MetricCheck:
-    if baseline is None or current is None or baseline <= 0:
-        return MetricCheck(metric, baseline, current, Status.SKIPPED, f"{metric}: missing on one side")
-    change = current / baseline - 1.0
-    better = change if higher_is_better else -change
-    p = mann_whitney_slower(*windows) if windows else None
-    band = f", Mann-Whitney p={p:.3g} over {len(windows[0])}+{len(windows[1])} windows" if windows and p is not None else ""
-    text = f"{metric} {100 * change:+.1f}% (tolerance {100 * rel_tol:.0f}%{band})"
-    if better < -rel_tol and (p is None or p < alpha):
-        return MetricCheck(metric, baseline, current, Status.REGRESSED, text, rel_tol, p, test="mann-whitney" if p is not None else None)
-    if better > rel_tol:
-        return MetricCheck(metric, baseline, current, Status.IMPROVED, text, rel_tol, p)
-    worse = better < -RELATIVE_RESOLUTION  # baselines are rounded: ignore sub-0.1% differences
-    return MetricCheck(metric, baseline, current, Status.NOISE if worse else Status.PASS, text, rel_tol, p)
-
-
-def speed_checks(current: CaseSummary, entry: BaselineEntry, baseline_hw: str, t: Thresholds) -> list[MetricCheck]:
-    if baseline_hw != current.hardware_key:
-        why = (f"measured on {current.hardware_key!r}, baseline from {baseline_hw!r}: speed and memory are "
-               "compared on the same hardware only")
-        return [MetricCheck(m, None, None, Status.SKIPPED, why) for m in ("train_throughput", "eval_throughput",
-                                                                           "peak_memory")]
-    alpha = t.accuracy.alpha
-    return [
-        relative_check("train_throughput", entry.train_samples_per_s.median, median(current.train_throughput),
-                       t.throughput.rel_tol, True, (entry.train_windows, current.train_windows), alpha),
-        relative_check("eval_throughput", entry.eval_samples_per_s.median, median(current.eval_throughput),
-                       t.throughput.rel_tol, True, (entry.eval_windows, current.eval_windows), alpha),
-        relative_check("peak_memory", entry.peak_mb.median, median(current.peak_mb), t.memory.rel_tol, False),
-    ]
-
-
 # --- one case, all cases ------------------------------------------------------------------------
 
 
@@ -233,9 +131,11 @@ def _combine(checks: list[MetricCheck]) -> tuple[Status, str]:
     compared = [c for c in checks if c.status is Status.PASS]
     others = [c.metric.split("_")[0] for c in compared if c.metric != "accuracy"]
     accuracy = [c.reason for c in compared if c.metric == "accuracy"]
-    skipped = next((c.reason for c in checks if c.status is Status.SKIPPED and c.metric != "accuracy"), "")
-    tail = f"{', '.join(others)} within tolerance" if others else skipped
-    return Status.PASS, "; ".join(accuracy + ([tail] if tail else [])) or "nothing to compare"
+    unjudged = (Status.SKIPPED, Status.MACHINE_DIFFERS)
+    skipped = next((c.reason for c in checks if c.status in unjudged and c.metric != "accuracy"), "")
+    tail = [f"{', '.join(others)} within tolerance"] if others else []
+    tail += [skipped] if skipped else []
+    return Status.PASS, "; ".join(accuracy + tail) or "nothing to compare"
 
 
 def check(current: dict[str, CaseSummary], baseline: Optional[Baseline],
@@ -273,7 +173,9 @@ def _decide(pending: dict[str, tuple[CaseSummary, BaselineEntry, Thresholds, Met
     out = {}
     for case_id, (summary, entry, t, acc) in pending.items():
         checks = [decide_accuracy(acc, adjusted.get(case_id), t.accuracy.alpha)]
-        checks += speed_checks(summary, entry, baseline.hardware_key if baseline else "", t)
+        base = Machine(baseline.hardware_key if baseline else "", entry.runs, entry.env.get("fingerprint"))
+        cur = Machine(summary.hardware_key, summary.runs, summary.env.get("fingerprint") if summary.env else None)
+        checks += speed_checks(base, cur, t)
         status, reason = _combine(checks)
         out[case_id] = Verdict(case_id, status, reason, checks, entry.accuracy.n, len(summary.accuracy))
     return out

@@ -16,7 +16,7 @@ from ..results.record import Record
 from .baselines import ENV_KEYS
 from .stats import TestResult, holm, mcnemar, two_proportions, welch
 
-DIFF_ENV_KEYS = (*ENV_KEYS, "hardware_key", "driver")
+DIFF_ENV_KEYS = (*(k for k in ENV_KEYS if k != "fingerprint"), "hardware_key", "driver")  # the digest stands for it
 
 
 @dataclass

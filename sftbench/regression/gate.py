@@ -57,13 +57,26 @@ def pick_baseline(explicit: Optional[Path], baselines_dir: Path, suite: str, har
     device type (any CPU for a CPU key; a CUDA key names the GPU model, so only itself); else any
     baseline of the suite. Accuracy is judged against whichever is found; speed only on the same key."""
     if explicit is not None:
-        return load_baseline(explicit)
+        chosen = load_baseline(explicit)
+        if chosen.suite != suite:
+            raise SftbenchError(f"baseline {explicit} is for suite {chosen.suite!r}, not {suite!r}; pass the "
+                                f"baseline of {suite!r} (baselines/{suite}/...) or check the {chosen.suite!r} suite")
+        return chosen
     exact = find_baseline(baselines_dir, suite, hardware_key)
     if exact is not None:
         return exact
     files = sorted((baselines_dir / suite).glob("*.json"))
     same_type = [f for f in files if _device_type(f.stem) == _device_type(hardware_key)]
     return load_baseline((same_type or files)[0]) if files else None
+
+
+def ensure_covers(baseline: Baseline, case_ids: Iterable[str], suite: str) -> None:
+    """An explicit baseline that shares no case with the run would only produce NEW and MISSING."""
+    ours = set(case_ids)
+    if baseline.cases and ours and not ours & set(baseline.cases):
+        raise SftbenchError(f"baseline {baseline.path} (suite {suite!r}) holds none of this run's {len(ours)} case(s), "
+                            f"e.g. it has {sorted(baseline.cases)[0]!r} and the run {sorted(ours)[0]!r}; pass the "
+                            "baseline blessed from this suite's current cases, or bless one")
 
 
 def _device_type(hardware_key: str) -> str:

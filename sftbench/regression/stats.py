@@ -3,7 +3,6 @@
 - paired, per example: exact one-sided McNemar (a binomial test on the discordant pairs);
 - per seed, when both sides have >= 2 seeds: one-sided Welch t-test;
 - otherwise: a one-sided two-proportion z-test over the test-set size;
-- throughput windows: one-sided Mann-Whitney U;
 - many cases at once: Holm's step-down correction.
 Each test also says how large a drop it could detect (its minimum detectable drop).
 """
@@ -70,13 +69,6 @@ def two_proportions(baseline: float, current: float, n_baseline: int, n_current:
     pooled = counts.sum() / observations.sum()
     se = math.sqrt(pooled * (1 - pooled) * (1 / n_baseline + 1 / n_current))
     return TestResult("two-proportion", float(p), float(stats.norm.isf(alpha) * se))
-
-
-def mann_whitney_slower(baseline: Sequence[float], current: Sequence[float]) -> Optional[float]:
-    """One-sided p that current windows are slower; None with fewer than 3 windows a side."""
-    if len(baseline) < 3 or len(current) < 3:
-        return None
-    return float(stats.mannwhitneyu(current, baseline, alternative="less").pvalue)
 
 
 def seed_sd_upper_bound(groups: Sequence[Sequence[float]], confidence: float) -> Optional[tuple[float, float]]:

@@ -15,6 +15,7 @@ from ..regression.compare import MetricCheck, Status, Verdict
 STYLE = {
     Status.PASS: "green", Status.IMPROVED: "bold green", Status.REGRESSED: "bold red", Status.NOISE: "yellow",
     Status.NEW: "cyan", Status.MISSING: "magenta", Status.FAILED: "bold red", Status.INCOMPARABLE: "magenta",
+    Status.MACHINE_DIFFERS: "blue",
 }
 
 
@@ -24,6 +25,8 @@ def _pct(check: Optional[MetricCheck], field: str) -> str:
 
 
 def _speed(check: Optional[MetricCheck]) -> str:
+    if check and check.status is Status.MACHINE_DIFFERS:
+        return "not judged"
     if not check or check.baseline is None or check.current is None:
         return "-"
     return f"{check.current:,.1f} ({100 * (check.current / check.baseline - 1):+.1f}%)"
@@ -48,10 +51,21 @@ def verdict_table(verdicts: list[Verdict], title: str) -> Table:
     return table
 
 
+def machine_note(verdicts: list[Verdict]) -> Optional[str]:
+    """One line when speed was left unjudged: how many cases, and the first reason (usually shared)."""
+    unjudged = [c for v in verdicts for c in v.checks if c.status is Status.MACHINE_DIFFERS and c.metric != "peak_memory"]
+    if not unjudged:
+        return None
+    cases = len({v.case_id for v in verdicts for c in v.checks if c in unjudged})
+    return f"speed MACHINE-DIFFERS on {cases} case(s), neither a pass nor a regression: {unjudged[0].reason}"
+
+
 def print_verdicts(console: Console, verdicts: list[Verdict], title: str) -> None:
     console.print(verdict_table(verdicts, title))
     counts = {s: sum(v.status is s for v in verdicts) for s in Status if any(v.status is s for v in verdicts)}
     console.print(", ".join(f"[{STYLE.get(s, '')}]{n} {s.value}[/]" for s, n in counts.items()) or "no cases")
+    if note := machine_note(verdicts):
+        console.print(f"[blue]{note}[/]", highlight=False, soft_wrap=True)
 
 
 def markdown(verdicts: list[Verdict], title: str) -> str:
@@ -66,7 +80,8 @@ def markdown(verdicts: list[Verdict], title: str) -> str:
                      f"| {delta} | {_speed(v.check_for('train_throughput'))} | {reason} |")
     counts = ", ".join(f"{sum(v.status is s for v in verdicts)} {s.value}" for s in Status
                        if any(v.status is s for v in verdicts))
-    return "\n".join(lines + ["", counts or "no cases", ""])
+    note = machine_note(verdicts)
+    return "\n".join(lines + ["", counts or "no cases", *([""] + [note] if note else []), ""])
 
 
 def junit_xml(verdicts: list[Verdict], suite: str, against: str = "no baseline") -> str:

@@ -1,8 +1,11 @@
-"""The environment fingerprint in every record: versions, device, hardware key, git commit."""
+"""The environment fingerprint in every record: versions, device, hardware key, git commit, and the
+hardware fingerprint that decides whether two runs' speeds can be compared at all."""
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import json
 import os
 import platform
 import re
@@ -55,6 +58,85 @@ def hardware_key(device: torch.device) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
+def _cpuinfo_fields() -> dict[str, str]:
+    """The first processor's block of /proc/cpuinfo (empty where there is none)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    fields: dict[str, str] = {}
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def _memory_gib() -> Optional[float]:
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+    return round(pages * size / 2**30, 1)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_fingerprint() -> dict[str, Any]:
+    """What a hypervisor's "AMD EPYC" hides: family, model and stepping name the generation."""
+    info = _cpuinfo_fields()
+    flags = info.get("flags", "")
+    return {
+        "vendor": info.get("vendor_id") or platform.processor() or None, "family": info.get("cpu family"),
+        "model": info.get("model"), "stepping": info.get("stepping"), "logical_cores": os.cpu_count(),
+        "memory_gib": _memory_gib(), "flags_digest": hashlib.sha256(flags.encode()).hexdigest()[:12] if flags else None,
+    }
+
+
+def _nvml(index: int) -> dict[str, Any]:
+    """Power limit, maximum clocks and MIG mode through NVML, where nvidia-ml-py is installed."""
+    try:
+        # deferred: optional (nvidia-ml-py), only on CUDA machines
+        import pynvml  # type: ignore[import-not-found]
+
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        out: dict[str, Any] = {"driver": pynvml.nvmlSystemGetDriverVersion(),
+                               "power_limit_w": pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000,
+                               "max_sm_clock_mhz": pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_SM)}
+        try:
+            out["mig_mode"] = pynvml.nvmlDeviceGetMigMode(handle)[0]
+        except pynvml.NVMLError:
+            out["mig_mode"] = None
+        return out
+    except Exception:  # no NVML, no driver library, or an old driver: the fields stay unknown
+        return {}
+
+
+def gpu_fingerprint(device: torch.device) -> dict[str, Any]:
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    props = torch.cuda.get_device_properties(index)
+    return {"name": props.name, "memory_mib": props.total_memory // 2**20,
+            "capability": f"{props.major}.{props.minor}", "sm_count": props.multi_processor_count,
+            **_nvml(_physical_index(index))}
+
+
+def _physical_index(index: int) -> int:
+    """NVML counts every GPU; torch only the visible ones (a pool worker sees one, renumbered 0)."""
+    visible = [v for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip().isdigit()]
+    return int(visible[index]) if index < len(visible) else index
+
+
+def fingerprint(device: torch.device) -> dict[str, Any]:
+    """The machine as speed depends on it: CPU, threads used, and the GPU where one runs the case."""
+    out: dict[str, Any] = {"cpu": cpu_fingerprint(), "threads": torch.get_num_threads(), "device_type": device.type}
+    if device.type == "cuda":
+        out["gpu"] = gpu_fingerprint(device)
+    return out
+
+
+def fingerprint_digest(print_: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(print_, sort_keys=True).encode()).hexdigest()[:16]
+
+
 @functools.lru_cache(maxsize=8)
 def git_commit(folder: Path) -> Optional[str]:
     """HEAD of the suite's repo (`-dirty` if tracked files changed), read once per run."""
@@ -93,6 +175,8 @@ def environment(device: torch.device, suite_dir: Optional[Path] = None) -> dict[
         torch_threads=torch.get_num_threads(),
         git_commit=git_commit(suite_dir) if suite_dir else None,
     )
+    env["fingerprint"] = fingerprint(device)
+    env["fingerprint_digest"] = fingerprint_digest(env["fingerprint"])
     if device.type == "cuda":
         env["driver_capability"] = ".".join(map(str, torch.cuda.get_device_capability(device)))
     return env

@@ -38,6 +38,24 @@ class Labels(Part):
     strategy: str
 
 
+class CalibrationReading(Part):
+    """One timing of the fixed reference workload (engine/calibration.py): medians of repeats."""
+
+    gemm_gflops: float
+    copy_gbps: float
+    spread: float = 0.0  # (max - min) / median over the repeats, the larger of the two parts
+    gpu_tflops: Optional[float] = None
+
+
+class Calibration(Part):
+    """The machine's speed just before and just after the case, in the process that ran it."""
+
+    workload: str
+    threads: int
+    before: CalibrationReading
+    after: CalibrationReading
+
+
 class Environment(Part):
     """Library versions, device and machine; extra keys are kept (they vary by platform)."""
 
@@ -47,6 +65,9 @@ class Environment(Part):
     device_name: Optional[str] = None
     torch: Optional[str] = None
     git_commit: Optional[str] = None
+    fingerprint: Optional[dict[str, Any]] = None  # CPU/GPU details behind the readable hardware key
+    fingerprint_digest: Optional[str] = None
+    calibration: Optional[Calibration] = None  # absent in older records and with SFTBENCH_CALIBRATION=off
 
     def get(self, key: str) -> Any:
         return getattr(self, key, None)

@@ -1,0 +1,173 @@
+"""Speed and memory verdicts between runs: judged only on the baseline's machine, against the spread
+between the baseline's runs.
+
+Two questions, in order:
+1. Is this the baseline's machine, as fast as it was? The hardware fingerprint must match, and each
+   part of the calibration (a fixed numpy GEMM and copy, plus a GPU matmul, measured next to every
+   case) must be within the band of the baseline runs' median, and steady during the run. If not,
+   speed is MACHINE-DIFFERS (neither a pass nor a regression) and the reason names both machines,
+   or, with `beyond_band: normalise`, throughput is divided by the calibration's change and judged
+   with a tolerance widened by that change.
+2. Is the change beyond the noise between runs? On log speed: a one-sided t prediction interval
+   from the baseline's runs (n >= 2), else an assumed between-run sd, and never below `rel_tol`.
+   The timing windows of one run are not used: they cannot see the next run's machine state.
+Memory depends on the machine but not on its load: it needs the fingerprint, not the calibration.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from scipy import stats
+
+from ..schema import RelativeThreshold, Thresholds, ThroughputThresholds
+from .checks import MetricCheck, Status
+from .summary import RunSpeed
+
+SPEED_METRICS = ("train_throughput", "eval_throughput")
+RELATIVE_RESOLUTION = 1e-3  # baselines are rounded: ignore sub-0.1 % differences
+PART_NAMES = {"gemm_gflops": "GEMM GFLOP/s", "copy_gbps": "copy GB/s", "gpu_tflops": "GPU TFLOP/s"}
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where the runs on one side were measured."""
+
+    hardware_key: str
+    runs: Sequence[RunSpeed]
+    fingerprint: Optional[dict[str, Any]] = None
+
+    def calibration(self) -> dict[str, float]:
+        """Each calibration part's median over the runs."""
+        parts: dict[str, list[float]] = {}
+        for run in self.runs:
+            for part, value in run.calibration().items():
+                parts.setdefault(part, []).append(value)
+        return {part: statistics.median(values) for part, values in parts.items()}
+
+    @property
+    def digests(self) -> set[Optional[str]]:
+        return {r.fingerprint_digest for r in self.runs}
+
+
+def _fingerprint_change(base: Optional[dict[str, Any]], cur: Optional[dict[str, Any]]) -> str:
+    """The fields that differ, as `cpu.model 17 -> 1` (flattened one level)."""
+    def flat(d: Optional[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in (d or {}).items():
+            if isinstance(value, dict):
+                out.update({f"{key}.{k}": v for k, v in value.items()})
+            else:
+                out[key] = value
+        return out
+
+    b, c = flat(base), flat(cur)
+    changed = [f"{k} {b.get(k)} -> {c.get(k)}" for k in sorted(set(b) | set(c)) if b.get(k) != c.get(k)]
+    return ", ".join(changed[:4]) or "details unknown"
+
+
+def calibration_ratio(base: Machine, cur: Machine) -> dict[str, float]:
+    """current / baseline for each calibration part both sides measured."""
+    b, c = base.calibration(), cur.calibration()
+    return {part: c[part] / b[part] for part in b if part in c and b[part] > 0}
+
+
+def machine_difference(base: Machine, cur: Machine, t: ThroughputThresholds) -> Optional[str]:
+    """Why speed cannot be compared as measured, or None when the machine is the baseline's."""
+    if base.hardware_key != cur.hardware_key:
+        return f"measured on {cur.hardware_key!r}, baseline from {base.hardware_key!r}"
+    if not base.runs or base.digests == {None} or any(r.workload is None for r in base.runs):
+        return "the baseline holds no machine calibration (blessed by an older sftbench); bless it again to judge speed"
+    if cur.digests == {None} or any(r.workload is None for r in cur.runs):
+        return "this run was not calibrated (SFTBENCH_CALIBRATION=off or an older sftbench)"
+    if base.digests != cur.digests:
+        return f"another machine under the same key: {_fingerprint_change(base.fingerprint, cur.fingerprint)}"
+    if {r.workload for r in base.runs} != {r.workload for r in cur.runs}:
+        return "the calibration workload changed; bless the baseline again"
+    drift = max(r.drift or 0.0 for r in cur.runs)
+    if drift > t.calibration_band:
+        return f"the machine's speed changed by {100 * drift:.0f} % during the run (busy or throttled)"
+    return calibration_difference(base, cur, t.calibration_band)
+
+
+def calibration_difference(base: Machine, cur: Machine, band: float) -> Optional[str]:
+    ratios = calibration_ratio(base, cur)
+    outside = {p: r for p, r in ratios.items() if abs(math.log(r)) > math.log1p(band)}
+    if not outside:
+        return None
+    b, c = base.calibration(), cur.calibration()
+    parts = "; ".join(f"{PART_NAMES[p]} {c[p]:.1f} now vs {b[p]:.1f} at bless ({100 * (r - 1):+.0f} %)"
+                      for p, r in outside.items())
+    return f"the machine is not as fast as when blessed: {parts}, beyond the ±{100 * band:.0f} % band"
+
+
+def log_tolerance(base: Sequence[float], current_runs: int, t: RelativeThreshold) -> tuple[float, str]:
+    """The largest log-change that is noise: a one-sided t prediction interval for the mean of
+    `current_runs` new runs from the baseline's runs, or the assumed sd with one run; >= rel_tol."""
+    n = len(base)
+    logs = [math.log(v) for v in base]
+    if n >= 2:
+        sd = statistics.stdev(logs)
+        width = stats.t.isf(t.alpha, n - 1) * sd * math.sqrt(1 / n + 1 / current_runs)
+        source = f"between-run sd {100 * sd:.1f} % over {n} baseline runs"
+    else:
+        sd = t.assumed_run_sd
+        width = stats.norm.isf(t.alpha) * sd * math.sqrt(1 + 1 / current_runs)
+        source = f"one baseline run: assumed between-run sd {100 * sd:.0f} %"
+    floor = -math.log1p(-min(t.rel_tol, 0.99))
+    return max(floor, width), source
+
+
+def between_runs_check(metric: str, base_runs: Sequence[RunSpeed], cur_runs: Sequence[RunSpeed],
+                       t: RelativeThreshold, higher_is_better: bool, scale: float = 1.0,
+                       widen: float = 0.0, note: str = "") -> MetricCheck:
+    """One metric, baseline runs vs current runs; `scale` divides the current values (normalised
+    throughput) and `widen` adds to the log tolerance."""
+    base = [v for r in base_runs if (v := r.metric(metric)) is not None and v > 0]
+    cur = [v / scale for r in cur_runs if (v := r.metric(metric)) is not None and v > 0]
+    if not base or not cur:
+        return MetricCheck(metric, None, None, Status.SKIPPED, f"{metric}: missing on one side")
+    b_center = math.exp(statistics.fmean(math.log(v) for v in base))
+    c_center = math.exp(statistics.fmean(math.log(v) for v in cur))
+    tolerance, source = log_tolerance(base, len(cur), t)
+    tolerance += widen
+    change = math.log(c_center / b_center)
+    better = change if higher_is_better else -change
+    rel = math.expm1(tolerance)
+    text = (f"{metric} {100 * math.expm1(change):+.1f}%{note} (tolerance {100 * rel:.1f}%: {source}, "
+            f"floor {100 * t.rel_tol:.0f}%)")
+    if better < -tolerance:
+        status = Status.REGRESSED
+    elif better > tolerance:
+        status = Status.IMPROVED
+    else:
+        status = Status.NOISE if better < -RELATIVE_RESOLUTION else Status.PASS
+    return MetricCheck(metric, b_center, c_center, status, text, rel, test="between-runs")
+
+
+def speed_checks(base: Machine, cur: Machine, t: Thresholds) -> list[MetricCheck]:
+    """Train and eval throughput, then peak memory: each judged, or MACHINE-DIFFERS with the reason."""
+    memory = _memory_check(base, cur, t)
+    differs = machine_difference(base, cur, t.throughput)
+    if differs is None:
+        return [between_runs_check(m, base.runs, cur.runs, t.throughput, True) for m in SPEED_METRICS] + [memory]
+    ratios = calibration_ratio(base, cur)
+    fixable = t.throughput.beyond_band == "normalise" and ratios and differs.startswith("the machine is not as fast")
+    if not fixable:
+        return [MetricCheck(m, None, None, Status.MACHINE_DIFFERS, f"speed not judged: {differs}")
+                for m in SPEED_METRICS] + [memory]
+    part = "gpu_tflops" if "gpu_tflops" in ratios else "gemm_gflops"
+    scale = ratios[part]
+    note = f" normalised by {PART_NAMES[part]} ×{scale:.2f}"
+    return [between_runs_check(m, base.runs, cur.runs, t.throughput, True, scale, abs(math.log(scale)) / 2, note)
+            for m in SPEED_METRICS] + [memory]
+
+
+def _memory_check(base: Machine, cur: Machine, t: Thresholds) -> MetricCheck:
+    if base.hardware_key != cur.hardware_key or (None not in base.digests and base.digests != cur.digests):
+        return MetricCheck("peak_memory", None, None, Status.MACHINE_DIFFERS,
+                           "memory not judged: measured on another machine")
+    return between_runs_check("peak_memory", base.runs, cur.runs, t.memory, False)
