@@ -229,7 +229,7 @@ class ThroughputThresholds(RelativeThreshold):
     runs' (docs/verdicts.md measured the band). Beyond it, `machine-differs` leaves speed unjudged
     (MACHINE-DIFFERS); `normalise` divides by the calibration's change and widens the tolerance."""
 
-    calibration_band: PositiveFloat = 0.15
+    calibration_band: PositiveFloat = 0.25
     beyond_band: Literal["machine-differs", "normalise"] = "machine-differs"
 
 

@@ -110,7 +110,7 @@ def test_case_status_combines_metrics():
     assert verdict(summary(), base).status is Status.PASS
     slow = verdict(summary(train=80.0), base)
     assert slow.status is Status.REGRESSED
-    assert slow.reason.startswith("train_throughput -20.0% (tolerance 8.4%: between-run sd 1.0 % over 3 baseline runs")
+    assert slow.reason.startswith("train_throughput -20.0% (tolerance 8.4%: between-run sd 1.0 % from 1 case(s)' baseline runs, 2 dof")
     assert verdict(summary(acc=(0.95,)), base).status is Status.IMPROVED
     assert verdict(summary(acc=(0.95,), peak=2000.0), base).status is Status.REGRESSED
 

@@ -80,6 +80,11 @@ def test_serial_pool_and_ray_give_identical_records(local_ray, tiny_suite, write
     for key in runs[0]:
         for field in ("metrics", "per_example", "history", "spec_hash"):
             assert runs[0][key][field] == runs[1][key][field] == runs[2][key][field], (key, field)
+    for run in runs:  # every worker process calibrates itself, at its own thread count, around each case
+        for record in run.values():
+            calibration = record["env"]["calibration"]
+            assert calibration["threads"] == record["env"]["torch_threads"] == 1
+            assert calibration["before"]["gemm_gflops"] > 0 and calibration["after"]["gemm_gflops"] > 0
 
 
 def killer_cases(tiny_suite, tmp_path, times):

@@ -18,7 +18,7 @@ from typing import Any, Optional
 from ..schema import Thresholds
 from .baselines import Baseline, BaselineEntry
 from .checks import MetricCheck, Status, Verdict
-from .speed import Machine, speed_checks
+from .speed import Machine, baseline_noise, speed_checks
 from .stats import TestResult, holm, mcnemar, seed_sd_upper_bound, two_proportions, welch
 from .summary import CaseSummary, mean_std
 
@@ -170,12 +170,13 @@ def _decide(pending: dict[str, tuple[CaseSummary, BaselineEntry, Thresholds, Met
     tested = [case_id for case_id, (*_, acc) in pending.items() if acc.p_value is not None]
     alpha = min((pending[c][2].accuracy.alpha for c in tested), default=0.05)
     adjusted = dict(zip(tested, holm([pending[c][3].p_value for c in tested], alpha)))  # type: ignore[misc]
+    noise = baseline_noise([e.runs for e in baseline.cases.values()] if baseline else [])
     out = {}
     for case_id, (summary, entry, t, acc) in pending.items():
         checks = [decide_accuracy(acc, adjusted.get(case_id), t.accuracy.alpha)]
         base = Machine(baseline.hardware_key if baseline else "", entry.runs, entry.env.get("fingerprint"))
         cur = Machine(summary.hardware_key, summary.runs, summary.env.get("fingerprint") if summary.env else None)
-        checks += speed_checks(base, cur, t)
+        checks += speed_checks(base, cur, t, noise)
         status, reason = _combine(checks)
         out[case_id] = Verdict(case_id, status, reason, checks, entry.accuracy.n, len(summary.accuracy))
     return out

@@ -9,7 +9,8 @@ Two questions, in order:
    or, with `beyond_band: normalise`, throughput is divided by the calibration's change and judged
    with a tolerance widened by that change.
 2. Is the change beyond the noise between runs? On log speed: a one-sided t prediction interval
-   from the baseline's runs (n >= 2), else an assumed between-run sd, and never below `rel_tol`.
+   with the between-run sd pooled over the baseline's cases, else an assumed sd, never below
+   `rel_tol`. A run's speed is its median timing window.
    The timing windows of one run are not used: they cannot see the next run's machine state.
 Memory depends on the machine but not on its load: it needs the fingerprint, not the calibration.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -87,9 +88,6 @@ def machine_difference(base: Machine, cur: Machine, t: ThroughputThresholds) -> 
         return f"another machine under the same key: {_fingerprint_change(base.fingerprint, cur.fingerprint)}"
     if {r.workload for r in base.runs} != {r.workload for r in cur.runs}:
         return "the calibration workload changed; bless the baseline again"
-    drift = max(r.drift or 0.0 for r in cur.runs)
-    if drift > t.calibration_band:
-        return f"the machine's speed changed by {100 * drift:.0f} % during the run (busy or throttled)"
     return calibration_difference(base, cur, t.calibration_band)
 
 
@@ -104,26 +102,46 @@ def calibration_difference(base: Machine, cur: Machine, band: float) -> Optional
     return f"the machine is not as fast as when blessed: {parts}, beyond the ±{100 * band:.0f} % band"
 
 
-def log_tolerance(base: Sequence[float], current_runs: int, t: RelativeThreshold) -> tuple[float, str]:
+@dataclass(frozen=True)
+class RunNoise:
+    """The spread of log speed between a baseline's runs, pooled over its cases: the machine's
+    run-to-run noise is largely shared by the cases, and three runs of one case estimate it poorly."""
+
+    sd: float
+    dof: int
+    cases: int
+
+
+def between_run_noise(case_runs: Iterable[Sequence[RunSpeed]], metric: str) -> Optional[RunNoise]:
+    squares, dof, cases = 0.0, 0, 0
+    for runs in case_runs:
+        logs = [math.log(v) for r in runs if (v := r.metric(metric)) is not None and v > 0]
+        if len(logs) >= 2:
+            squares += (len(logs) - 1) * statistics.variance(logs)
+            dof, cases = dof + len(logs) - 1, cases + 1
+    return RunNoise(math.sqrt(squares / dof), dof, cases) if dof else None
+
+
+def log_tolerance(base: Sequence[float], current_runs: int, t: RelativeThreshold,
+                  noise: Optional[RunNoise] = None) -> tuple[float, str]:
     """The largest log-change that is noise: a one-sided t prediction interval for the mean of
-    `current_runs` new runs from the baseline's runs, or the assumed sd with one run; >= rel_tol."""
+    `current_runs` new runs around the mean of the case's n baseline runs, with the pooled
+    between-run sd; with no baseline case of two runs, the assumed sd (normal); >= rel_tol."""
     n = len(base)
-    logs = [math.log(v) for v in base]
-    if n >= 2:
-        sd = statistics.stdev(logs)
-        width = stats.t.isf(t.alpha, n - 1) * sd * math.sqrt(1 / n + 1 / current_runs)
-        source = f"between-run sd {100 * sd:.1f} % over {n} baseline runs"
+    if noise is not None:
+        width = stats.t.isf(t.alpha, noise.dof) * noise.sd * math.sqrt(1 / n + 1 / current_runs)
+        source = (f"between-run sd {100 * noise.sd:.1f} % from {noise.cases} case(s)' baseline runs, "
+                  f"{noise.dof} dof, {n} run(s) of this case")
     else:
-        sd = t.assumed_run_sd
-        width = stats.norm.isf(t.alpha) * sd * math.sqrt(1 + 1 / current_runs)
-        source = f"one baseline run: assumed between-run sd {100 * sd:.0f} %"
+        width = stats.norm.isf(t.alpha) * t.assumed_run_sd * math.sqrt(1 / n + 1 / current_runs)
+        source = f"no baseline case has two runs: assumed between-run sd {100 * t.assumed_run_sd:.0f} %"
     floor = -math.log1p(-min(t.rel_tol, 0.99))
     return max(floor, width), source
 
 
 def between_runs_check(metric: str, base_runs: Sequence[RunSpeed], cur_runs: Sequence[RunSpeed],
-                       t: RelativeThreshold, higher_is_better: bool, scale: float = 1.0,
-                       widen: float = 0.0, note: str = "") -> MetricCheck:
+                       t: RelativeThreshold, higher_is_better: bool, noise: Optional[RunNoise] = None,
+                       scale: float = 1.0, widen: float = 0.0, note: str = "") -> MetricCheck:
     """One metric, baseline runs vs current runs; `scale` divides the current values (normalised
     throughput) and `widen` adds to the log tolerance."""
     base = [v for r in base_runs if (v := r.metric(metric)) is not None and v > 0]
@@ -132,7 +150,7 @@ def between_runs_check(metric: str, base_runs: Sequence[RunSpeed], cur_runs: Seq
         return MetricCheck(metric, None, None, Status.SKIPPED, f"{metric}: missing on one side")
     b_center = math.exp(statistics.fmean(math.log(v) for v in base))
     c_center = math.exp(statistics.fmean(math.log(v) for v in cur))
-    tolerance, source = log_tolerance(base, len(cur), t)
+    tolerance, source = log_tolerance(base, len(cur), t, noise)
     tolerance += widen
     change = math.log(c_center / b_center)
     better = change if higher_is_better else -change
@@ -148,12 +166,22 @@ def between_runs_check(metric: str, base_runs: Sequence[RunSpeed], cur_runs: Seq
     return MetricCheck(metric, b_center, c_center, status, text, rel, test="between-runs")
 
 
-def speed_checks(base: Machine, cur: Machine, t: Thresholds) -> list[MetricCheck]:
-    """Train and eval throughput, then peak memory: each judged, or MACHINE-DIFFERS with the reason."""
-    memory = _memory_check(base, cur, t)
+Noise = dict[str, Optional[RunNoise]]  # metric -> the baseline's pooled between-run noise
+
+
+def baseline_noise(case_runs: Sequence[Sequence[RunSpeed]]) -> Noise:
+    return {m: between_run_noise(case_runs, m) for m in (*SPEED_METRICS, "peak_memory")}
+
+
+def speed_checks(base: Machine, cur: Machine, t: Thresholds, noise: Optional[Noise] = None) -> list[MetricCheck]:
+    """Train and eval throughput, then peak memory: each judged, or MACHINE-DIFFERS with the reason.
+    `noise` is the baseline's between-run noise (pooled over its cases); default: this case's own."""
+    noise = noise if noise is not None else baseline_noise([base.runs])
+    memory = _memory_check(base, cur, t, noise)
     differs = machine_difference(base, cur, t.throughput)
     if differs is None:
-        return [between_runs_check(m, base.runs, cur.runs, t.throughput, True) for m in SPEED_METRICS] + [memory]
+        return [between_runs_check(m, base.runs, cur.runs, t.throughput, True, noise[m])
+                for m in SPEED_METRICS] + [memory]
     ratios = calibration_ratio(base, cur)
     fixable = t.throughput.beyond_band == "normalise" and ratios and differs.startswith("the machine is not as fast")
     if not fixable:
@@ -162,12 +190,12 @@ def speed_checks(base: Machine, cur: Machine, t: Thresholds) -> list[MetricCheck
     part = "gpu_tflops" if "gpu_tflops" in ratios else "gemm_gflops"
     scale = ratios[part]
     note = f" normalised by {PART_NAMES[part]} ×{scale:.2f}"
-    return [between_runs_check(m, base.runs, cur.runs, t.throughput, True, scale, abs(math.log(scale)) / 2, note)
-            for m in SPEED_METRICS] + [memory]
+    return [between_runs_check(m, base.runs, cur.runs, t.throughput, True, noise[m], scale, abs(math.log(scale)) / 2,
+                               note) for m in SPEED_METRICS] + [memory]
 
 
-def _memory_check(base: Machine, cur: Machine, t: Thresholds) -> MetricCheck:
+def _memory_check(base: Machine, cur: Machine, t: Thresholds, noise: Noise) -> MetricCheck:
     if base.hardware_key != cur.hardware_key or (None not in base.digests and base.digests != cur.digests):
         return MetricCheck("peak_memory", None, None, Status.MACHINE_DIFFERS,
                            "memory not judged: measured on another machine")
-    return between_runs_check("peak_memory", base.runs, cur.runs, t.memory, False)
+    return between_runs_check("peak_memory", base.runs, cur.runs, t.memory, False, noise["peak_memory"])

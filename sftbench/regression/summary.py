@@ -1,7 +1,6 @@
 """Pool result records into one summary per case (all seeds), the unit baselines and verdicts use."""
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,10 +33,10 @@ class RunSpeed(BaseModel):
     eval_samples_per_s: Optional[float] = None
     peak_mb: Optional[float] = None
     workload: Optional[str] = None  # the calibration workload's name; None: the run was not calibrated
-    gemm_gflops: Optional[float] = None  # calibration, geometric mean of the readings before and after
+    gemm_gflops: Optional[float] = None  # calibration: the lower of the readings before and after the case
     copy_gbps: Optional[float] = None
     gpu_tflops: Optional[float] = None
-    drift: Optional[float] = None  # largest |after / before - 1| of a calibration part during the run
+    drift: Optional[float] = None  # largest |after / before - 1| of a calibration part (information)
     fingerprint_digest: Optional[str] = None
 
     def metric(self, name: str) -> Optional[float]:
@@ -111,14 +110,16 @@ def summarise(records: Iterable[Record]) -> dict[str, CaseSummary]:
     return summaries
 
 
-def _geomean(values: list[float]) -> Optional[float]:
-    return math.exp(statistics.fmean(math.log(v) for v in values)) if values and min(values) > 0 else None
-
-
 def _train_speed(r: Record) -> Optional[float]:
     """None for a probe on cached features: it times only its head (about a millisecond)."""
     assert r.throughput is not None
     return None if r.throughput.train_path == "cached_features" else r.throughput.train_samples_per_s
+
+
+def _steady(windows: list[float], overall: Optional[float]) -> Optional[float]:
+    """A run's speed for comparison with other runs: its median timing window, so a momentary stall
+    in one window does not move it (a slower step or data path slows every window)."""
+    return statistics.median(windows) if windows and overall is not None else overall
 
 
 def _run_speed(run_id: str, group: list[Record]) -> RunSpeed:
@@ -133,11 +134,12 @@ def _run_speed(run_id: str, group: list[Record]) -> RunSpeed:
     for part in ("gemm_gflops", "copy_gbps", "gpu_tflops"):
         pairs = [(getattr(c.before, part), getattr(c.after, part)) for c in cals] if calibrated else []
         pairs = [(b, a) for b, a in pairs if b and a]
-        parts[part] = med([_geomean([b, a]) for b, a in pairs])
+        parts[part] = med([min(b, a) for b, a in pairs])  # the slowest the machine was seen around the case
         drift = max([drift] + [abs(a / b - 1) for b, a in pairs])
     digests = {r.env.fingerprint_digest for r in group}
-    return RunSpeed(run_id=run_id, train_samples_per_s=med([_train_speed(r) for r in group]),
-                    eval_samples_per_s=med([r.throughput.eval_samples_per_s for r in group if r.throughput]),
+    ok = [(r, r.throughput) for r in group if r.throughput is not None]
+    return RunSpeed(run_id=run_id, train_samples_per_s=med([_steady(t.train_windows, _train_speed(r)) for r, t in ok]),
+                    eval_samples_per_s=med([_steady(t.eval_windows, t.eval_samples_per_s) for _, t in ok]),
                     peak_mb=med([r.memory.peak_mb if r.memory else None for r in group]),
                     workload=cals[0].workload if calibrated else None, drift=round(drift, 4) if calibrated else None,
                     fingerprint_digest=digests.pop() if len(digests) == 1 else None, **parts)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The runs behind docs/verdicts.md's speed-gate figures (about 40 minutes on 2 cores; nothing else
+# may run on the machine meanwhile). Usage: bash benchmarks/verdicts/speed_runs.sh [OUT]
+# then: python benchmarks/verdicts/speed_gate.py OUT
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${1:-results/speedgate}
+SLOW=$PWD/benchmarks/verdicts/slowdown
+SUITE=benchmarks/speed.yaml
+mkdir -p "$OUT"
+NEIGHBOURS=()
+neighbours() {  # start N busy-loop processes beside the run (a shared CI runner's neighbours)
+  for _ in $(seq 1 "$1"); do python3 -c 'while True: pass' & NEIGHBOURS+=($!); done; sleep 1
+}
+quiet() { for pid in "${NEIGHBOURS[@]}"; do kill "$pid" 2>/dev/null; done; NEIGHBOURS=(); sleep 1; }
+run() {  # run ID [extra sftbench run args...]
+  local id=$1; shift
+  sftbench run --suite "$SUITE" --out "$OUT" --run-id "$id" --no-preflight "$@" > "$OUT/$id.log" 2>&1
+  echo "$(date +%T) $id rc=$?"
+}
+trap quiet EXIT
+
+# the baseline: three quiet runs, one seed each (seed noise and between-run noise from the same runs)
+for s in 0 1 2; do run "bless-$s" --seeds "$s"; done
+# A/A: unchanged code under varied conditions (seed 0: accuracy equals the baseline's seed 0)
+for i in 1 2 3 4 5 6; do run "aa-quiet-$i"; done
+neighbours 1; for i in 1 2 3 4; do run "aa-one-neighbour-$i"; done; quiet
+neighbours 2; for i in 1 2 3 4; do run "aa-two-neighbours-$i"; done; quiet
+for i in 1 2 3; do run "aa-threads1-$i" --threads 1; done
+for i in 1 2 3; do run "aa-pool-$i" --executor pool --workers 2; done
+# real slowdowns outside sftbench, on the quiet machine
+for i in 1 2 3; do PYTHONPATH=$SLOW SLOWDOWN_BACKWARD=1.0 run "slow-backward2x-$i"; done
+for i in 1 2; do PYTHONPATH=$SLOW SLOWDOWN_INTERPOLATE=1.0 run "slow-data2x-$i"; done
+for i in 1 2; do PYTHONPATH=$SLOW SLOWDOWN_BACKWARD=0.5 run "slow-backward1.5x-$i"; done
+
+# sftbench ab: the same interpreter, a 2x slower backward pass, a 15 % slower one
+wrapper() {  # wrapper FILE FACTOR: an interpreter that sets up its environment and execs python
+  printf '#!/bin/sh\nexport PYTHONPATH=%s\nexport SLOWDOWN_BACKWARD=%s\nexec %s "$@"\n' "$SLOW" "$2" "$(command -v python)" > "$1"
+  chmod +x "$1"
+}
+wrapper "$OUT/python-backward2x" 1.0
+wrapper "$OUT/python-backward1.15x" 0.15
+PY=$(command -v python)
+ab() { local name=$1; shift; sftbench ab --suite "$SUITE" --limit-cases 1 --threads 2 --a "$PY" "$@" \
+       --json "$OUT/ab-$name.json" --markdown "$OUT/ab-$name.md" > "$OUT/ab-$name.log" 2>&1; echo "$(date +%T) ab-$name rc=$?"; }
+ab same --b "$PY" --rounds 5
+ab backward2x --b "$OUT/python-backward2x" --rounds 3
+ab backward1.15x --b "$OUT/python-backward1.15x" --rounds 6
+echo "$(date +%T) done"
