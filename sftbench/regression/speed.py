@@ -79,7 +79,8 @@ def calibration_ratio(base: Machine, cur: Machine) -> dict[str, float]:
 def machine_difference(base: Machine, cur: Machine, t: ThroughputThresholds) -> Optional[str]:
     """Why speed cannot be compared as measured, or None when the machine is the baseline's."""
     if base.hardware_key != cur.hardware_key:
-        return f"measured on {cur.hardware_key!r}, baseline from {base.hardware_key!r}"
+        details = f" ({_fingerprint_change(base.fingerprint, cur.fingerprint)})" if base.fingerprint and cur.fingerprint else ""
+        return f"measured on {cur.hardware_key!r}, baseline from {base.hardware_key!r}{details}"
     if not base.runs or base.digests == {None} or any(r.workload is None for r in base.runs):
         return "the baseline holds no machine calibration (blessed by an older sftbench); bless it again to judge speed"
     if cur.digests == {None} or any(r.workload is None for r in cur.runs):
