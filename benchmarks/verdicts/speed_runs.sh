@@ -29,13 +29,13 @@ neighbours 2; for i in 1 2 3 4; do run "aa-two-neighbours-$i"; done; quiet
 for i in 1 2 3; do run "aa-threads1-$i" --threads 1; done
 for i in 1 2 3; do run "aa-pool-$i" --executor pool --workers 2; done
 # real slowdowns outside sftbench, on the quiet machine
-for i in 1 2 3; do PYTHONPATH=$SLOW SLOWDOWN_BACKWARD=1.0 run "slow-backward2x-$i"; done
-for i in 1 2; do PYTHONPATH=$SLOW SLOWDOWN_INTERPOLATE=1.0 run "slow-data2x-$i"; done
-for i in 1 2; do PYTHONPATH=$SLOW SLOWDOWN_BACKWARD=0.5 run "slow-backward1.5x-$i"; done
+for i in 1 2 3; do PYTHONPATH=$SLOW${PYTHONPATH:+:$PYTHONPATH} SLOWDOWN_BACKWARD=1.0 run "slow-backward2x-$i"; done
+for i in 1 2; do PYTHONPATH=$SLOW${PYTHONPATH:+:$PYTHONPATH} SLOWDOWN_INTERPOLATE=1.0 run "slow-data2x-$i"; done
+for i in 1 2; do PYTHONPATH=$SLOW${PYTHONPATH:+:$PYTHONPATH} SLOWDOWN_BACKWARD=0.5 run "slow-backward1.5x-$i"; done
 
 # sftbench ab: the same interpreter, a 2x slower backward pass, a 15 % slower one
 wrapper() {  # wrapper FILE FACTOR: an interpreter that sets up its environment and execs python
-  printf '#!/bin/sh\nexport PYTHONPATH=%s\nexport SLOWDOWN_BACKWARD=%s\nexec %s "$@"\n' "$SLOW" "$2" "$(command -v python)" > "$1"
+  printf '#!/bin/sh\nexport PYTHONPATH=%s${PYTHONPATH:+:$PYTHONPATH}\nexport SLOWDOWN_BACKWARD=%s\nexec %s "$@"\n' "$SLOW" "$2" "$(command -v python)" > "$1"
   chmod +x "$1"
 }
 wrapper "$OUT/python-backward2x" 1.0
