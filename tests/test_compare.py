@@ -71,23 +71,30 @@ def test_single_seeds_use_a_two_proportion_test_on_the_test_size():
 def test_seed_noise_is_learnt_from_the_baseline_seeds():
     noisy_base, noisy_run = summary(acc=(0.90, 0.93, 0.87)), summary(acc=(0.89, 0.92, 0.86))  # sd 3 pp, drop 1 pp
     v = verdict(noisy_run, noisy_base)
-    assert v.check_for("accuracy").tolerance > 0.05 and "learnt seed sd 3.00" in v.reason and v.status is Status.NOISE
+    acc = v.check_for("accuracy")
+    assert acc.test == "seed-t" and "learnt seed sd 3.00 pp (4 dof)" in v.reason and v.status is Status.NOISE
+    # t(0.05, 4 dof) x 3 pp x sqrt(1/3 + 1/3) = 5.23 pp: the drop the test calls significant
+    assert acc.tolerance == pytest.approx(0.0523, abs=2e-4)
 
 
-def test_welch_with_seeds_on_both_sides():
-    t = Thresholds(accuracy={"abs_tol": 0.001, "k_sigma": 0.1, "alpha": 0.05})
-    overlap = verdict(summary(acc=(0.89, 0.91, 0.87)), summary(acc=(0.90, 0.92, 0.88)), t)
-    assert overlap.status is Status.NOISE and overlap.check_for("accuracy").test == "welch"
-    clear = verdict(summary(acc=(0.880, 0.881, 0.879)), summary(acc=(0.900, 0.901, 0.899)), t)
-    assert clear.status is Status.REGRESSED and clear.check_for("accuracy").p_value < 0.001
+def test_seed_t_test_of_a_new_seed_against_the_baseline_seeds():
+    base = summary(acc=(0.900, 0.905, 0.895, 0.902, 0.898))  # sd 0.39 pp
+    within = verdict(summary(acc=(0.893,)), base)  # -0.7 pp: beyond abs_tol, but t = 1.6 (p = 0.09)
+    assert within.status is Status.NOISE and within.check_for("accuracy").test == "seed-t"
+    clear = verdict(summary(acc=(0.885,)), base)  # -1.5 pp = 3.5 baseline sds below
+    acc = clear.check_for("accuracy")
+    assert clear.status is Status.REGRESSED and acc.p_value < 0.02 and "detectable drop" in clear.reason
+    # the stated detectable drop is caught with 80 % power: larger than the critical drop
+    assert acc.detectable_drop > acc.tolerance
 
 
-def test_per_example_results_use_exact_mcnemar_with_discordant_counts():
+def test_one_seed_a_side_falls_back_to_mcnemar_and_says_no_noise_was_learnt():
     base = summary(acc=(0.90,), per_example={0: bits(900)})
     drop = verdict(summary(acc=(0.87,), per_example={0: bits(900, flip_wrong=30)}), base)
     acc = drop.check_for("accuracy")
     assert drop.status is Status.REGRESSED and acc.test == "mcnemar" and (acc.losses, acc.gains) == (30, 0)
     assert "lost 30, gained 0 examples" in drop.reason and "detectable drop" in drop.reason
+    assert "no seed noise learnt" in drop.reason
     churn = verdict(summary(acc=(0.895,), per_example={0: bits(900, flip_wrong=30, flip_right=25)}), base)
     assert churn.status is Status.NOISE  # -0.5 pp: within abs_tol
 

@@ -81,7 +81,7 @@ def test_a_collapsed_run_regresses_with_exit_1_junit_and_markdown(blessed, tmp_p
     assert "2 REGRESSED" in result.output
     cases = list(list(JUnitXml.fromfile(str(junit)))[0])
     assert all(isinstance(c.result[0], Failure) for c in cases)
-    assert "beyond tolerance" in cases[0].result[0].message and "mcnemar (lost" in cases[0].result[0].message
+    assert "no seed noise learnt" in cases[0].result[0].message and "mcnemar (lost" in cases[0].result[0].message
     assert "❌ **REGRESSED**" in md.read_text()
 
 
@@ -198,3 +198,71 @@ def test_the_blessed_run_carries_run_speeds_with_calibration(blessed):
     data = json.loads((baselines / "tiny" / f"{HW}.json").read_text())
     [run] = data["cases"]["test_efficientnet-random-synthetic-full"]["runs"]
     assert run["workload"].startswith("numpy-sgemm") and run["gemm_gflops"] > 0 and run["fingerprint_digest"]
+
+
+def _edited(results: Path, target: Path, top1: float) -> Path:
+    """The results with the first record's top-1 edited and its per-example bits left alone."""
+    lines = results.read_text().splitlines()
+    record = json.loads(lines[0])
+    record["metrics"]["top1"] = top1
+    target.write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n")
+    return target
+
+
+def test_a_top1_that_disagrees_with_its_bits_is_refused_naming_file_case_and_figures(blessed, tmp_path):
+    suite, results, baselines = blessed
+    record = json.loads(results.read_text().splitlines()[0])
+    from_bits = PerExample.model_validate(record["per_example"]).bools().mean()
+    edited = _edited(results, tmp_path / "edited.jsonl", min(1.0, from_bits + 0.25))
+    result = cli("check", "--suite", str(suite), "--results", str(edited))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    text = flat(result.output)
+    assert str(edited) in text and record["case_id"] in text and f"{100 * from_bits:.2f} %" in text
+    # the same edit inside a baseline entry
+    path = baselines / "tiny" / f"{HW}.json"
+    data = json.loads(path.read_text())
+    entry = data["cases"][record["case_id"]]
+    entry["accuracy"]["values"]["0"] = min(1.0, from_bits + 0.25)
+    path.write_text(json.dumps(data))
+    result = cli("check", "--suite", str(suite), "--results", str(results))
+    assert result.exit_code == 2 and "was edited after the run" in flat(result.output)
+
+
+def _second_seed(results: Path, target: Path, flips: int) -> Path:
+    """Seed 1 of every case: seed 0's record with `flips` correct answers made wrong (top-1 follows)."""
+    lines = results.read_text().splitlines()
+    for line in results.read_text().splitlines():
+        record = json.loads(line)
+        bits = PerExample.model_validate(record["per_example"]).bools().copy()
+        bits[np.flatnonzero(bits)[:flips]] = False
+        record.update(seed=1, run_key=record["run_key"].replace("seed0", "seed1"))
+        record["metrics"]["top1"] = float(bits.mean())
+        record["per_example"] = PerExample.from_bools(bits, record["per_example"]["test_digest"]).model_dump()
+        lines.append(json.dumps(record))
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+def test_baseline_update_prints_the_seed_plan_and_one_seed_is_named_as_no_noise(blessed, tmp_path):
+    suite, results, _ = blessed
+    one = cli("baseline", "update", "--suite", str(suite), "--results", str(results), "--baselines-dir", str(tmp_path / "a"))
+    assert one.exit_code == 0 and "no seed noise learnt" in flat(one.output) and "not learnt" in one.output
+    refused = cli("baseline", "update", "--suite", str(suite), "--results", str(results), "--require-noise",
+                  "--baselines-dir", str(tmp_path / "r"))
+    assert refused.exit_code == 2 and not (tmp_path / "r").exists()
+    assert "their seed noise cannot be learnt" in flat(refused.output)
+    check_one = cli("check", "--suite", str(suite), "--results", str(results), "--require-noise",
+                    "--baseline", str(tmp_path / "a" / "tiny" / f"{HW}.json"))
+    assert check_one.exit_code == 2 and "has learnt no seed noise" in flat(check_one.output)
+
+    two = _second_seed(results, tmp_path / "two.jsonl", flips=2)
+    record = json.loads(results.read_text().splitlines()[0])
+    planned = cli("baseline", "update", "--suite", str(suite), "--results", str(two), "--target-drop", "3pp",
+                  "--baselines-dir", str(tmp_path / "b"))
+    assert planned.exit_code == 0, planned.output
+    values = [json.loads(line)["metrics"]["top1"] for line in two.read_text().splitlines()
+              if json.loads(line)["case_id"] == record["case_id"]]
+    sd = float(np.std(values, ddof=1))
+    assert "target 3 pp" in planned.output and f"{100 * sd:.2f} pp" in planned.output
+    assert cli("baseline", "update", "--suite", str(suite), "--results", str(two), "--target-drop", "lots",
+               "--baselines-dir", str(tmp_path / "b")).exit_code == 2

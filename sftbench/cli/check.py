@@ -10,18 +10,24 @@ import typer
 from .. import options as shared
 from ..engine.runner import RunOptions, run_cases
 from ..exit_codes import ExitCode
+from ..errors import SftbenchError
+from ..regression.baselines import load_baseline
 from ..regression.compare import Status
 from ..regression.gate import (
     bless,
-    confirm_regressions,
+    confirm_suspicious,
     default_baselines_dir,
     ensure_covers,
+    ensure_noise,
     exit_code,
     hardware_of,
     judge,
     load_records,
     pick_baseline,
+    suspicious,
 )
+from ..regression.planning import plans
+from ..report.planning import print_seed_plan
 from ..report.verdicts import print_verdicts, write_reports
 from ..results.record import Record
 from ..results.store import Store
@@ -35,6 +41,7 @@ from .app import (
     MarkdownOpt,
     OutOpt,
     RequireBaselineOpt,
+    RequireNoiseOpt,
     ResultsOpt,
     StrictOpt,
     SuiteOpt,
@@ -58,6 +65,7 @@ class GateOptions:
     json: Optional[Path] = None
     strict: bool = False
     require_baseline: bool = False
+    require_noise: bool = False
 
 
 def gate(suite: str, suite_path: Path, cases: list[Case], records: list[Record], options: GateOptions,
@@ -66,13 +74,17 @@ def gate(suite: str, suite_path: Path, cases: list[Case], records: list[Record],
     base = pick_baseline(options.baseline, default_baselines_dir(suite_path), suite, hardware_of(records))
     if options.baseline is not None and base is not None:
         ensure_covers(base, (r.case_id for r in records), suite)
+    if options.require_noise and base is not None:
+        ensure_noise(base, (r.case_id for r in records))
     verdicts = judge(cases, records, base)
-    regressed = sum(v.status is Status.REGRESSED for v in verdicts)
-    if options.confirm and regressed and store is not None and run_options is not None:
-        console.print(f"confirming {regressed} regressed case(s) with {options.confirm} extra seed(s) each")
-        with RichProgress(console, regressed * options.confirm) as progress:
-            verdicts = confirm_regressions(verdicts, cases, records, options.confirm, base,
-                                           lambda extra: run_cases(extra, store, run_options, progress))
+    chosen = [v for v in verdicts if suspicious(v)]
+    if options.confirm and chosen and store is not None and run_options is not None:
+        regressed = sum(v.status is Status.REGRESSED for v in chosen)
+        console.print(f"confirming {len(chosen)} case(s) ({regressed} regressed, {len(chosen) - regressed} with a drop "
+                      f"beyond half their detectable drop) with {options.confirm} extra seed(s) each")
+        with RichProgress(console, len(chosen) * options.confirm) as progress:
+            verdicts = confirm_suspicious(verdicts, cases, records, options.confirm, base,
+                                          lambda extra: run_cases(extra, store, run_options, progress))
     against = f"{base.path} (hardware {base.hardware_key})" if base else "no baseline"
     print_verdicts(console, verdicts, f"{suite} vs {against}")
     write_reports(verdicts, suite, options.junit, options.markdown, options.json, against)
@@ -96,6 +108,7 @@ def check(
     json_out: JsonOpt = None,
     strict: StrictOpt = False,
     require_baseline: RequireBaselineOpt = False,
+    require_noise: RequireNoiseOpt = False,
 ) -> None:
     """Compare results with the baseline: one verdict per case; exit 1 on regression, 3 on a failed case."""
     path = find_suite(suite)
@@ -103,7 +116,7 @@ def check(
     records = load_records(results or [], out, spec.name)
     cases = expand(spec, source=str(path))
     code = gate(spec.name, path, cases, records, GateOptions(baseline, 0, junit_xml, markdown, json_out, strict,
-                                                                  require_baseline))
+                                                                  require_baseline, require_noise))
     raise typer.Exit(code)
 
 
@@ -114,26 +127,52 @@ def baseline_update(
     results: ResultsOpt = None,
     out: OutOpt = Path(shared.OUT.default),
     baselines_dir: Optional[Path] = typer.Option(None, help="Baselines root (default: baselines/ beside the suite's folder)."),
+    target_drop: str = typer.Option("3pp", help="The accuracy drop the seed plan aims to catch, in percentage points."),
+    require_noise: RequireNoiseOpt = False,
 ) -> None:
-    """Write or refresh baselines/<suite>/<hardware>.json from results (all seeds of a case pooled)."""
+    """Write or refresh baselines/<suite>/<hardware>.json from results (all seeds of a case pooled),
+    then print each case's seed plan: learnt seed sd, detectable drops, seeds needed for --target-drop."""
     path = find_suite(suite)
     spec = load_suite(path)
+    target = parse_points(target_drop)
     records = load_records(results or [], out, spec.name)
     hardware_of(records)  # one hardware per blessing, as the baseline file is per hardware
-    refused = []
     seeds: dict[str, set[int]] = {}
     for r in records:
         seeds.setdefault(r.case_id, set()).update([r.seed] if r.ok else [])
-    few = sorted(c for c, s in seeds.items() if len(s) < spec.baseline_seeds)
+    blind = sorted(c for c, s in seeds.items() if len(s) < 2)
+    if blind and require_noise:
+        raise SftbenchError(f"{len(blind)} case(s) have one seed ({', '.join(blind[:3])}{' …' if len(blind) > 3 else ''}), "
+                            "so their seed noise cannot be learnt; run more seeds (e.g. --seeds 0,1,2,3,4) and bless again")
+    if blind:
+        err_console.print(f"[yellow]warning:[/] {len(blind)} case(s) blessed from one seed ({', '.join(blind[:3])}"
+                          f"{' …' if len(blind) > 3 else ''}): no seed noise learnt; their checks fall back to test-set "
+                          "noise alone (McNemar, else two proportions), which misses seed noise; CI can refuse such "
+                          "a baseline with --require-noise", highlight=False, soft_wrap=True)
+    few = sorted(c for c, s in seeds.items() if 2 <= len(s) < spec.baseline_seeds)
     if few:
         err_console.print(f"[yellow]warning:[/] {len(few)} case(s) blessed with fewer than the suite's baseline_seeds="
-                          f"{spec.baseline_seeds} seeds ({', '.join(few[:3])}{' …' if len(few) > 3 else ''}); their "
-                          f"seed noise is then assumed, not learnt: run with --seeds 0,1,2 and bless again",
+                          f"{spec.baseline_seeds} seeds ({', '.join(few[:3])}{' …' if len(few) > 3 else ''})",
                           highlight=False, soft_wrap=True)
+    refused: list[str] = []
     for blessing in bless(records, spec.name, baselines_dir or default_baselines_dir(path)):
         console.print(f"wrote {blessing.cases} case(s) to {blessing.path}")
         refused += blessing.refused
+        written = load_baseline(blessing.path)
+        thresholds = {c.case_id: c.thresholds.accuracy for c in expand(spec, source=str(path))}
+        print_seed_plan(console, plans(written.cases, thresholds, target), target, spec.name)
     for item in refused:
         err_console.print(f"[red]refused failed case[/] {item}")
     if refused:
         raise typer.Exit(ExitCode.CASE_FAILED)
+
+
+def parse_points(text: str) -> float:
+    """'3pp' or '3' -> 0.03 (accuracy is a fraction inside sftbench)."""
+    try:
+        value = float(text.strip().removesuffix("pp").strip())
+    except ValueError:
+        raise SftbenchError(f"--target-drop {text!r} is not a number of percentage points; write e.g. 3pp") from None
+    if not 0 < value < 100:
+        raise SftbenchError(f"--target-drop {text!r} must lie between 0 and 100 percentage points; write e.g. 3pp")
+    return value / 100

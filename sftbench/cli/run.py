@@ -30,6 +30,7 @@ from .app import (
     MarkdownOpt,
     OutOpt,
     RequireBaselineOpt,
+    RequireNoiseOpt,
     StrictOpt,
     SuiteOpt,
     app,
@@ -54,13 +55,15 @@ def run(
     run_id: Optional[str] = typer.Option(None, help="Name the run (default: a UTC timestamp)."),
     limit_cases: Optional[int] = typer.Option(None, min=1, help="Run only the first N cases."),
     check_: bool = typer.Option(False, "--check", help="Compare with the baseline afterwards (exit 1 on regression)."),
-    confirm: int = typer.Option(0, min=0, help="With --check: re-run REGRESSED cases with N extra seeds first."),
+    confirm: int = typer.Option(0, min=0, help="With --check: re-run suspicious cases (REGRESSED, or an accuracy drop "
+                                "beyond half the detectable drop) with N extra seeds before the verdict."),
     baseline: BaselineOpt = None,
     junit_xml: JunitOpt = None,
     markdown: MarkdownOpt = None,
     json_out: JsonOpt = None,
     strict: StrictOpt = False,
     require_baseline: RequireBaselineOpt = False,
+    require_noise: RequireNoiseOpt = False,
     preflight_: bool = typer.Option(True, "--preflight/--no-preflight",
                                     help="Check weights, datasets, device, output folder and strategies first."),
     executor: str = typer.Option("auto", help="serial | pool | ray | auto (pool when several GPUs are visible)."),
@@ -94,7 +97,8 @@ def run(
         records = [r for r in latest_per_run_key(store.records()) if r.run_key in keys]
         print_summary(console, records, f"{spec.name} · run {store.run_id}")
         if check_:
-            gate_options = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict, require_baseline)
+            gate_options = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict, require_baseline,
+                                       require_noise)
             raise typer.Exit(gate(spec.name, path, cases, records, gate_options, store, options))
     except KeyboardInterrupt:
         err_console.print(f"interrupted: finished cases are kept in {store.path}; "

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..errors import ResultsFormatError, SftbenchError
 from ..results.environment import utc_now
 from ..results.record import PerExample
+from .integrity import check_baseline_entry
 from .summary import CaseSummary, RunSpeed, mean_std, median
 
 # 2 added per-seed per-example bits, throughput windows and the test size; 3 the speed of each run
@@ -87,11 +88,14 @@ def load_baseline(path: Path) -> Baseline:
     # versions 1 and 2: the newer fields are absent and default to empty; verdicts then use seed-level
     # tests (1) and leave speed unjudged, as MACHINE-DIFFERS, until the baseline is blessed again (1, 2)
     try:
-        return Baseline.model_validate({**data, "path": path})
+        baseline = Baseline.model_validate({**data, "path": path})
     except ValidationError as err:
         where = ".".join(map(str, err.errors()[0]["loc"]))
         raise ResultsFormatError(f"baseline {path}: field {where!r} is missing or invalid; restore the file from "
                                  "git or re-bless it with `sftbench baseline update`") from None
+    for case_id, entry in baseline.cases.items():
+        check_baseline_entry(case_id, entry.accuracy.values, entry.per_example, path)
+    return baseline
 
 
 def find_baseline(root: Path, suite: str, hardware_key: str) -> Optional[Baseline]:

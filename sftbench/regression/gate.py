@@ -23,6 +23,7 @@ from .baselines import (
     write_baseline,
 )
 from .compare import Status, Verdict, check
+from .integrity import check_record
 from .summary import summarise
 
 Rerun = Callable[[list[Case]], list[Record]]  # runs extra seeds and returns every record they produced
@@ -42,7 +43,13 @@ def load_records(files: Iterable[Path], out_dir: Path, suite: str) -> list[Recor
             raise SftbenchError(f"no results for suite {suite!r} under {out_dir}; run `sftbench run --suite {suite}` "
                                 "first or pass result files")
         paths = [latest.path]
-    return [r for p in paths for r in read_records(p) if r.suite == suite]
+    records = []
+    for path in paths:
+        for record in read_records(path):
+            if record.suite == suite:
+                check_record(record, path)
+                records.append(record)
+    return records
 
 
 def hardware_of(records: list[Record]) -> str:
@@ -92,19 +99,40 @@ def judge(cases: list[Case], records: list[Record], baseline: Optional[Baseline]
     return check(summarise(records), baseline, thresholds)
 
 
-def confirm_regressions(verdicts: list[Verdict], cases: list[Case], records: list[Record], extra_seeds: int,
-                        baseline: Optional[Baseline], rerun: Rerun) -> list[Verdict]:
-    """Re-run each REGRESSED case with `extra_seeds` new seeds, then judge all its seeds again."""
-    regressed = {v.case_id for v in verdicts if v.status is Status.REGRESSED}
-    if not regressed or extra_seeds <= 0:
+def suspicious(verdict: Verdict) -> bool:
+    """REGRESSED, or an accuracy drop beyond half the detectable drop that one seed could not settle:
+    the cases worth more seeds before the verdict (sequential testing buys power only there)."""
+    if verdict.status is Status.REGRESSED:
+        return True
+    acc = verdict.check_for("accuracy")
+    if verdict.status is not Status.NOISE or acc is None or acc.delta is None or acc.detectable_drop is None:
+        return False
+    return -acc.delta > acc.detectable_drop / 2
+
+
+def confirm_suspicious(verdicts: list[Verdict], cases: list[Case], records: list[Record], extra_seeds: int,
+                       baseline: Optional[Baseline], rerun: Rerun) -> list[Verdict]:
+    """Re-run each suspicious case with `extra_seeds` new seeds, then judge all its seeds again; the
+    confirmed verdict keeps the first stage as `initial`."""
+    chosen = {v.case_id for v in verdicts if suspicious(v)}
+    if not chosen or extra_seeds <= 0:
         return verdicts
     extra: list[Case] = []
-    for case_id in sorted(regressed):
+    for case_id in sorted(chosen):
         family = [c for c in cases if c.case_id == case_id]
         start = max(c.seed for c in family) + 1
         extra += [dataclasses.replace(family[0], seed=s) for s in range(start, start + extra_seeds)]
     confirmed = {v.case_id: v for v in judge(cases + extra, records + rerun(extra), baseline)}
-    return [dataclasses.replace(confirmed[v.case_id], initial=v) if v.case_id in regressed else v for v in verdicts]
+    return [dataclasses.replace(confirmed[v.case_id], initial=v) if v.case_id in chosen else v for v in verdicts]
+
+
+def ensure_noise(baseline: Baseline, case_ids: Iterable[str]) -> None:
+    """--require-noise: a baseline case blessed from one seed has learnt no seed noise."""
+    blind = sorted(c for c in set(case_ids) if c in baseline.cases and baseline.cases[c].accuracy.n < 2)
+    if blind:
+        raise SftbenchError(f"baseline {baseline.path} holds one seed for {len(blind)} case(s) ({', '.join(blind[:3])}"
+                            f"{' …' if len(blind) > 3 else ''}), so it has learnt no seed noise; bless it from two or "
+                            "more seeds (see `sftbench baseline update`'s seed plan), or drop --require-noise")
 
 
 def exit_code(verdicts: list[Verdict], strict: bool = False, require_baseline: bool = False) -> ExitCode:

@@ -1,7 +1,10 @@
 """The statistical tests verdicts use, from scipy and statsmodels; pure functions of numbers.
 
+- per seed, when the seeds show a spread (>= 2 seeds on either side): a one-sided t-test of the new
+  seeds against the baseline's seed distribution (a t prediction interval for a new mean), the seed
+  sd pooled over both sides;
 - paired, per example: exact one-sided McNemar (a binomial test on the discordant pairs);
-- per seed, when both sides have >= 2 seeds: one-sided Welch t-test;
+- per seed, both sides >= 2 seeds (run diffs): one-sided Welch t-test;
 - otherwise: a one-sided two-proportion z-test over the test-set size;
 - many cases at once: Holm's step-down correction.
 Each test also says how large a drop it could detect (its minimum detectable drop).
@@ -16,17 +19,21 @@ from typing import Optional
 
 import numpy as np
 from scipy import stats
+from scipy.optimize import brentq
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportions_ztest
 
 
 @dataclass(frozen=True)
 class TestResult:
-    name: str  # mcnemar | welch | two-proportion
+    name: str  # seed-t | mcnemar | welch | two-proportion
     p_value: float  # one-sided: "current is worse than baseline"
     detectable_drop: float  # smallest drop in accuracy this test would call significant at alpha
     losses: Optional[int] = None  # McNemar: examples right in the baseline, wrong now
     gains: Optional[int] = None  # ... and wrong in the baseline, right now
+    seed_sd: Optional[float] = None  # seed-t: the pooled seed sd, its degrees of freedom, the drop's se
+    dof: Optional[int] = None
+    se: Optional[float] = None
 
 
 def mcnemar(pairs: Sequence[tuple[np.ndarray, np.ndarray]], alpha: float) -> TestResult:
@@ -45,6 +52,39 @@ def mcnemar_detectable_drop(discordant: int, examples: int, alpha: float) -> flo
         return math.inf
     threshold = int(stats.binom.isf(alpha, discordant, 0.5)) + 1  # P(X >= threshold) <= alpha
     return (2 * threshold - discordant) / examples if threshold <= discordant else math.inf
+
+
+def seed_t_test(baseline: Sequence[float], current: Sequence[float], alpha: float, power: float,
+                extra_variance: float = 0.0) -> Optional[TestResult]:
+    """Is the mean of the new seeds below the baseline seeds' distribution? t = drop / (s sqrt(1/n + 1/m)),
+    s the seed sd pooled over both sides (each around its own mean), t(dof) under "unchanged".
+    `extra_variance` adds the test-set sampling variance when the sides scored different test splits.
+    None when neither side has two seeds (no spread learnt). The detectable drop is the drop this
+    test flags with probability `power` (non-central t), not merely the critical value."""
+    groups = [g for g in (baseline, current) if len(g) > 1]
+    dof = sum(len(g) - 1 for g in groups)
+    if not dof:
+        return None
+    sd = math.sqrt(sum((len(g) - 1) * statistics.variance(g) for g in groups) / dof)
+    se = math.sqrt(sd**2 * (1 / len(baseline) + 1 / len(current)) + extra_variance)
+    drop = statistics.fmean(baseline) - statistics.fmean(current)
+    if se == 0:  # every seed scored the same: any drop is beyond the seed noise
+        return TestResult("seed-t", 0.0 if drop > 0 else 1.0, 0.0, seed_sd=0.0, dof=dof, se=0.0)
+    p = float(stats.t.sf(drop / se, dof))
+    return TestResult("seed-t", p, t_detectable_drop(se, dof, alpha, power), seed_sd=sd, dof=dof, se=se)
+
+
+def t_detectable_drop(se: float, dof: int, alpha: float, power: float) -> float:
+    """The true drop that a one-sided t-test at `alpha` rejects with probability `power`."""
+    if se == 0:
+        return 0.0
+    critical = stats.t.isf(alpha, dof)
+    def shortfall(drop: float) -> float:
+        return float(stats.nct.sf(critical, dof, drop / se)) - power
+    high = se * (critical + 4.0)
+    while shortfall(high) < 0:
+        high *= 2
+    return float(brentq(shortfall, 0.0, high, xtol=se * 1e-6))
 
 
 def welch(baseline: Sequence[float], current: Sequence[float], alpha: float) -> TestResult:
@@ -69,16 +109,6 @@ def two_proportions(baseline: float, current: float, n_baseline: int, n_current:
     pooled = counts.sum() / observations.sum()
     se = math.sqrt(pooled * (1 - pooled) * (1 / n_baseline + 1 / n_current))
     return TestResult("two-proportion", float(p), float(stats.norm.isf(alpha) * se))
-
-
-def seed_sd_upper_bound(groups: Sequence[Sequence[float]], confidence: float) -> Optional[tuple[float, float]]:
-    """(pooled sd, its one-sided upper confidence bound) of per-seed values, each group around its own
-    mean (chi-square interval); None when no group has two seeds."""
-    dof = sum(len(g) - 1 for g in groups if len(g) > 1)
-    if not dof:
-        return None
-    pooled = math.sqrt(sum((len(g) - 1) * statistics.variance(g) for g in groups if len(g) > 1) / dof)
-    return pooled, pooled * math.sqrt(dof / stats.chi2.ppf(1 - confidence, dof))
 
 
 def holm(p_values: Sequence[float], alpha: float) -> list[float]:
