@@ -31,10 +31,10 @@ class MetricCheck:
     tolerance: Optional[float] = None  # absolute (accuracy) or relative (throughput, memory)
     p_value: Optional[float] = None  # raw one-sided p
     p_adjusted: Optional[float] = None  # Holm across the run's cases (accuracy)
-    test: Optional[str] = None  # mcnemar | welch | two-proportion | mann-whitney
+    test: Optional[str] = None  # seed-t | mcnemar | two-proportion (accuracy)
     losses: Optional[int] = None  # McNemar discordant counts
     gains: Optional[int] = None
-    detectable_drop: Optional[float] = None  # the smallest drop this comparison would flag
+    detectable_drop: Optional[float] = None  # accuracy: the true drop caught with the stated power
 
     @property
     def delta(self) -> Optional[float]:

@@ -9,17 +9,14 @@ from __future__ import annotations
 from typing import Optional
 
 from ..schema import Thresholds
+from .accuracy import accuracy_check, decide_accuracy
 from .baselines import Baseline, BaselineEntry
 from .checks import MetricCheck, Status, Verdict
-from .accuracy import accuracy_check, decide_accuracy
 from .speed import Machine, baseline_noise, speed_checks
 from .stats import holm
 from .summary import CaseSummary
 
 __all__ = ["MetricCheck", "Status", "Verdict", "check"]
-
-
-# --- one case, all cases ------------------------------------------------------------------------
 
 
 def _combine(checks: list[MetricCheck]) -> tuple[Status, str]:
@@ -38,9 +35,10 @@ def _combine(checks: list[MetricCheck]) -> tuple[Status, str]:
 
 
 def check(current: dict[str, CaseSummary], baseline: Optional[Baseline],
-          thresholds: dict[str, Thresholds], default: Thresholds = Thresholds()) -> list[Verdict]:
+          thresholds: dict[str, Thresholds], default: Thresholds = Thresholds(), family: Optional[int] = None) -> list[Verdict]:
     """Verdicts for every case run and every baseline case not run, in a stable order; accuracy
-    p-values are Holm-corrected across the compared cases."""
+    p-values are Holm-corrected across the compared cases (`family`: how many cases the run judges,
+    when it is judged one case at a time, as the pytest plugin does)."""
     entries = baseline.cases if baseline else {}
     comparable: dict[str, tuple[CaseSummary, BaselineEntry, Thresholds]] = {}
     verdicts: dict[str, Verdict] = {}
@@ -57,20 +55,23 @@ def check(current: dict[str, CaseSummary], baseline: Optional[Baseline],
                 f"{entries[case_id].spec_hash}: the case definition changed; bless a new baseline", **common)
         else:
             comparable[case_id] = (summary, entries[case_id], thresholds.get(case_id, default))
-    family = len(comparable)  # Holm's family: the detectable drop is stated at its strictest step
+    family = family or len(comparable)  # Holm's family: the detectable drop is stated at its strictest step
     pending = {case_id: (summary, entry, t, accuracy_check(entry, summary, t, family))
                for case_id, (summary, entry, t) in comparable.items()}
-    verdicts.update(_decide(pending, baseline))
+    verdicts.update(_decide(pending, baseline, family))
     ordered = [verdicts[case_id] for case_id in current]
     return ordered + [Verdict(case_id, Status.MISSING, "in the baseline but not in this run",
                               baseline_n=entry.accuracy.n) for case_id, entry in entries.items() if case_id not in current]
 
 
 def _decide(pending: dict[str, tuple[CaseSummary, BaselineEntry, Thresholds, MetricCheck]],
-            baseline: Optional[Baseline]) -> dict[str, Verdict]:
+            baseline: Optional[Baseline], family: int) -> dict[str, Verdict]:
     tested = [case_id for case_id, (*_, acc) in pending.items() if acc.p_value is not None]
     alpha = min((pending[c][2].accuracy.alpha for c in tested), default=0.05)
-    adjusted = dict(zip(tested, holm([pending[c][3].p_value for c in tested], alpha)))  # type: ignore[misc]
+    # cases of the family judged elsewhere count as not significant (p = 1): one case judged alone
+    # is held to the same standard as in a whole run
+    p_values = [pending[c][3].p_value for c in tested] + [1.0] * max(0, family - len(tested))
+    adjusted = dict(zip(tested, holm(p_values, alpha)))  # type: ignore[arg-type]
     noise = baseline_noise([e.runs for e in baseline.cases.values()] if baseline else [])
     out = {}
     for case_id, (summary, entry, t, acc) in pending.items():

@@ -92,11 +92,13 @@ def _device_type(hardware_key: str) -> str:
 
 def judge(cases: list[Case], records: list[Record], baseline: Optional[Baseline],
           only: Optional[set[str]] = None) -> list[Verdict]:
-    """One verdict per case; `only` limits the judgement to those case ids (the rest are not MISSING)."""
+    """One verdict per case; `only` limits the judgement to those case ids (the rest are not MISSING),
+    with the detectable drop still stated for the baseline's whole family of cases."""
+    family = len(baseline.cases) if baseline is not None and only is not None else None
     if baseline is not None and only is not None:
         baseline = baseline.model_copy(update={"cases": {k: v for k, v in baseline.cases.items() if k in only}})
     thresholds = {c.case_id: c.thresholds for c in cases}
-    return check(summarise(records), baseline, thresholds)
+    return check(summarise(records), baseline, thresholds, family=family)
 
 
 def suspicious(verdict: Verdict) -> bool:

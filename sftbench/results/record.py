@@ -20,7 +20,7 @@ SCHEMA_VERSION = 2
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """v2 added `per_example` and throughput windows; a v1 record has neither, and verdicts on it
-    fall back to seed-level tests (Welch, two-proportion)."""
+    fall back to seed-level tests (the seed t-test, two proportions)."""
     return data
 
 
