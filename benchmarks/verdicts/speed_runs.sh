@@ -16,7 +16,7 @@ quiet() { for pid in "${NEIGHBOURS[@]}"; do kill "$pid" 2>/dev/null; done; NEIGH
 run() {  # run ID [extra sftbench run args...]
   local id=$1; shift
   sftbench run --suite "$SUITE" --out "$OUT" --run-id "$id" --no-preflight "$@" > "$OUT/$id.log" 2>&1
-  echo "$(date +%T) $id rc=$?"
+  local rc=$?; echo "$(date +%T) $id rc=$rc"
 }
 trap quiet EXIT
 
@@ -42,7 +42,8 @@ wrapper "$OUT/python-backward2x" 1.0
 wrapper "$OUT/python-backward1.15x" 0.15
 PY=$(command -v python)
 ab() { local name=$1; shift; sftbench ab --suite "$SUITE" --limit-cases 1 --threads 2 --a "$PY" "$@" \
-       --json "$OUT/ab-$name.json" --markdown "$OUT/ab-$name.md" > "$OUT/ab-$name.log" 2>&1; echo "$(date +%T) ab-$name rc=$?"; }
+       --json "$OUT/ab-$name.json" --markdown "$OUT/ab-$name.md" > "$OUT/ab-$name.log" 2>&1
+       local rc=$?; echo "$(date +%T) ab-$name rc=$rc"; }
 ab same --b "$PY" --rounds 5
 ab backward2x --b "$OUT/python-backward2x" --rounds 3
 ab backward1.15x --b "$OUT/python-backward1.15x" --rounds 6
