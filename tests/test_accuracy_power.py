@@ -90,3 +90,14 @@ def test_confirmation_picks_regressions_and_drops_beyond_half_the_detectable_dro
     assert suspicious(_verdict(Status.NOISE, -0.03, 0.04))  # beyond half of 4 pp
     assert not suspicious(_verdict(Status.NOISE, -0.01, 0.04))
     assert not suspicious(_verdict(Status.PASS, 0.0, 0.04))
+
+
+def test_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    from sftbench.regression.stats import holm
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        p = list(rng.random(6) ** 3)
+        assert np.allclose(holm(p, 0.05), multipletests(p, 0.05, "holm")[1])
