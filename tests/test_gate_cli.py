@@ -226,7 +226,7 @@ def test_a_top1_that_disagrees_with_its_bits_is_refused_naming_file_case_and_fig
     entry = data["cases"][record["case_id"]]
     entry["accuracy"]["values"]["0"] = min(1.0, from_bits + 0.25)
     path.write_text(json.dumps(data))
-    result = cli("check", "--suite", str(suite), "--results", str(results))
+    result = cli("check", "--suite", str(suite), "--results", str(results), "--baseline", str(path))
     assert result.exit_code == 2 and "was edited after the run" in flat(result.output)
 
 
