@@ -70,6 +70,13 @@ def first_sentence(err: BaseException, with_type: bool = False) -> str:
     return f"{type(err).__name__}: {text}" if with_type else text
 
 
+def listing(names: Iterable[str], limit: int = 3) -> str:
+    """'a, b, c and 4 more': a bounded list of names for a one-sentence message."""
+    names = sorted(names)
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest known names, or '' when nothing is close."""
     if len(name) > 100:  # nothing that long is a typo of a name, and difflib is quadratic in it

@@ -100,4 +100,4 @@ def test_holm_matches_statsmodels():
     rng = np.random.default_rng(3)
     for _ in range(50):
         p = list(rng.random(6) ** 3)
-        assert np.allclose(holm(p, 0.05), multipletests(p, 0.05, "holm")[1])
+        assert np.allclose(holm(p), multipletests(p, 0.05, "holm")[1])

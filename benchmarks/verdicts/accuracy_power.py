@@ -67,7 +67,7 @@ def mcnemar_alone(baseline: Baseline, records: list[Record], thresholds: Thresho
         entry = baseline.cases[case_id]
         tests[case_id] = (mcnemar(paired_bits(entry, s), a.alpha),
                           entry.accuracy.mean - s.accuracy_values[0])  # type: ignore[operator]
-    adjusted = dict(zip(tests, holm([t.p_value for t, _ in tests.values()], a.alpha)))
+    adjusted = dict(zip(tests, holm([t.p_value for t, _ in tests.values()])))
     return {c: drop > a.abs_tol and adjusted[c] < a.alpha for c, (_, drop) in tests.items()}
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The runs behind docs/verdicts.md's speed-gate figures (about 40 minutes on 2 cores; nothing else
+# The runs behind docs/verdicts.md's speed-gate figures (about 55 minutes on 2 cores; nothing else
 # may run on the machine meanwhile). Usage: bash benchmarks/verdicts/speed_runs.sh [OUT]
 # then: python benchmarks/verdicts/speed_gate.py OUT
 set -uo pipefail

@@ -9,9 +9,8 @@ import typer
 
 from .. import options as shared
 from ..engine.runner import RunOptions, run_cases
+from ..errors import SftbenchError, listing
 from ..exit_codes import ExitCode
-from ..errors import SftbenchError
-from ..regression.baselines import load_baseline
 from ..regression.compare import Status
 from ..regression.gate import (
     bless,
@@ -27,6 +26,7 @@ from ..regression.gate import (
     suspicious,
 )
 from ..regression.planning import plans
+from ..regression.summary import summarise
 from ..report.planning import print_seed_plan
 from ..report.verdicts import print_verdicts, write_reports
 from ..results.record import Record
@@ -77,21 +77,20 @@ def gate(suite: str, suite_path: Path, cases: list[Case], records: list[Record],
     if options.require_noise and base is not None:
         ensure_noise(base, (r.case_id for r in records))
     verdicts = judge(cases, records, base)
-    chosen = [v for v in verdicts if suspicious(v)]
+    chosen = {v.case_id for v in verdicts if suspicious(v)}
     if options.confirm and chosen and store is not None and run_options is not None:
-        regressed = sum(v.status is Status.REGRESSED for v in chosen)
+        regressed = sum(v.status is Status.REGRESSED for v in verdicts if v.case_id in chosen)
         console.print(f"confirming {len(chosen)} case(s) ({regressed} regressed, {len(chosen) - regressed} with a drop "
                       f"beyond half their detectable drop) with {options.confirm} extra seed(s) each")
         with RichProgress(console, len(chosen) * options.confirm) as progress:
-            verdicts = confirm_suspicious(verdicts, cases, records, options.confirm, base,
+            verdicts = confirm_suspicious(verdicts, chosen, cases, records, options.confirm, base,
                                           lambda extra: run_cases(extra, store, run_options, progress))
     against = f"{base.path} (hardware {base.hardware_key})" if base else "no baseline"
     print_verdicts(console, verdicts, f"{suite} vs {against}")
     write_reports(verdicts, suite, options.junit, options.markdown, options.json, against)
     new = [v.case_id for v in verdicts if v.status is Status.NEW]
     if options.require_baseline and new:
-        err_console.print(f"[bold red]error:[/] {len(new)} case(s) have no baseline ({', '.join(new[:3])}"
-                          f"{' …' if len(new) > 3 else ''}); bless one with `sftbench baseline update --suite {suite}`"
+        err_console.print(f"[bold red]error:[/] {len(new)} case(s) have no baseline ({listing(new)}); bless one with `sftbench baseline update --suite {suite}`"
                           " and commit it", highlight=False, soft_wrap=True)
     return exit_code(verdicts, options.strict, options.require_baseline)
 
@@ -137,30 +136,26 @@ def baseline_update(
     target = parse_points(target_drop)
     records = load_records(results or [], out, spec.name)
     hardware_of(records)  # one hardware per blessing, as the baseline file is per hardware
-    seeds: dict[str, set[int]] = {}
-    for r in records:
-        seeds.setdefault(r.case_id, set()).update([r.seed] if r.ok else [])
-    blind = sorted(c for c, s in seeds.items() if len(s) < 2)
+    seeds = {case_id: len(s.accuracy) for case_id, s in summarise(records).items()}  # finished seeds per case
+    blind = [c for c, n in seeds.items() if n < 2]
     if blind and require_noise:
-        raise SftbenchError(f"{len(blind)} case(s) have one seed ({', '.join(blind[:3])}{' …' if len(blind) > 3 else ''}), "
-                            "so their seed noise cannot be learnt; run more seeds (e.g. --seeds 0,1,2,3,4) and bless again")
+        raise SftbenchError(f"{len(blind)} case(s) have one seed ({listing(blind)}), so their seed noise cannot be "
+                            "learnt; run more seeds (e.g. --seeds 0,1,2,3,4) and bless again")
     if blind:
-        err_console.print(f"[yellow]warning:[/] {len(blind)} case(s) blessed from one seed ({', '.join(blind[:3])}"
-                          f"{' …' if len(blind) > 3 else ''}): no seed noise learnt; their checks fall back to test-set "
-                          "noise alone (McNemar, else two proportions), which misses seed noise; CI can refuse such "
-                          "a baseline with --require-noise", highlight=False, soft_wrap=True)
-    few = sorted(c for c, s in seeds.items() if 2 <= len(s) < spec.baseline_seeds)
+        err_console.print(f"[yellow]warning:[/] {len(blind)} case(s) blessed from one seed ({listing(blind)}): no seed "
+                          "noise learnt; their checks fall back to test-set noise alone (McNemar, else two "
+                          "proportions), which misses seed noise; CI can refuse such a baseline with --require-noise",
+                          highlight=False, soft_wrap=True)
+    few = [c for c, n in seeds.items() if 2 <= n < spec.baseline_seeds]
     if few:
         err_console.print(f"[yellow]warning:[/] {len(few)} case(s) blessed with fewer than the suite's baseline_seeds="
-                          f"{spec.baseline_seeds} seeds ({', '.join(few[:3])}{' …' if len(few) > 3 else ''})",
-                          highlight=False, soft_wrap=True)
+                          f"{spec.baseline_seeds} seeds ({listing(few)})", highlight=False, soft_wrap=True)
+    thresholds = {c.case_id: c.thresholds.accuracy for c in expand(spec, source=str(path))}
     refused: list[str] = []
     for blessing in bless(records, spec.name, baselines_dir or default_baselines_dir(path)):
         console.print(f"wrote {blessing.cases} case(s) to {blessing.path}")
         refused += blessing.refused
-        written = load_baseline(blessing.path)
-        thresholds = {c.case_id: c.thresholds.accuracy for c in expand(spec, source=str(path))}
-        print_seed_plan(console, plans(written.cases, thresholds, target), target, spec.name)
+        print_seed_plan(console, plans(blessing.baseline.cases, thresholds, target), target, spec.name)
     for item in refused:
         err_console.print(f"[red]refused failed case[/] {item}")
     if refused:

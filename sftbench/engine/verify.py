@@ -9,13 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import StrategyViolationError
+from ..errors import StrategyViolationError, listing
 from ..strategies.base import TrainPlan
-
-
-def _listing(names: list[str], limit: int = 5) -> str:
-    shown = ", ".join(sorted(names)[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def check_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer, plan: TrainPlan, strategy: str) -> None:
@@ -27,11 +22,11 @@ def check_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer, plan: Tr
     grad_frozen = [n for n, p in params.items() if p.requires_grad and n not in plan.trainable]
     problems = []
     if frozen_held:
-        problems.append(f"the optimizer holds frozen tensors ({_listing(frozen_held)})")
+        problems.append(f"the optimizer holds frozen tensors ({listing(frozen_held, 5)})")
     if missing:
-        problems.append(f"trainable tensors are missing from the optimizer ({_listing(missing)})")
+        problems.append(f"trainable tensors are missing from the optimizer ({listing(missing, 5)})")
     if not_grad or grad_frozen:
-        problems.append(f"requires_grad disagrees with the plan ({_listing(not_grad + grad_frozen)})")
+        problems.append(f"requires_grad disagrees with the plan ({listing(not_grad + grad_frozen, 5)})")
     if problems:
         raise StrategyViolationError(f"strategy {strategy!r} (phase {plan.phase}): " + "; ".join(problems)
                                      + "; fix the strategy's plan")
@@ -64,6 +59,6 @@ class FrozenSnapshot:
         if changed:
             raise StrategyViolationError(
                 f"strategy {strategy!r} (phase {self.plan.phase}): {len(changed)} frozen tensor(s) or BatchNorm "
-                f"statistics changed during training ({_listing(changed)}); a frozen layer was updated — check "
+                f"statistics changed during training ({listing(changed, 5)}); a frozen layer was updated — check "
                 "the strategy's plan and BN policy"
             )

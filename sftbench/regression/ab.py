@@ -167,7 +167,7 @@ def compare_ab(a: dict[int, list[Record]], b: dict[int, list[Record]], tolerance
     diffs = {c: accuracy_diff([r for r in first(a) if r.case_id == c], [r for r in first(b) if r.case_id == c], alpha)
              for c in case_ids}
     tested = [c for c in case_ids if diffs[c].p_value is not None]
-    adjusted = dict(zip(tested, holm([diffs[c].p_value for c in tested], alpha)))  # type: ignore[misc]
+    adjusted = dict(zip(tested, holm([diffs[c].p_value for c in tested])))  # type: ignore[misc]
     out = []
     for case_id in case_ids:
         speeds = [speed_ratio(metric, paired_ratios(a, b, case_id, name), tolerance, confidence)

@@ -22,7 +22,7 @@ from scipy import stats as scipy_stats
 from ..schema import AccuracyThresholds, Thresholds
 from .baselines import BaselineEntry
 from .checks import MetricCheck, Status
-from .stats import TestResult, mcnemar, seed_t_test, t_detectable_drop, two_proportions
+from .stats import TestResult, mcnemar, seed_se, seed_t_test, t_detectable_drop, two_proportions
 from .summary import CaseSummary, mean_std
 
 
@@ -57,6 +57,11 @@ def _split_variance(entry: BaselineEntry, current: CaseSummary, accuracy: float)
     return accuracy * (1 - accuracy) * (1 / n_base + 1 / n_cur)
 
 
+def first_step_alpha(a: AccuracyThresholds, family: int) -> float:
+    """Holm's strictest step over `family` cases: the level the stated limits are computed at."""
+    return a.alpha / max(1, family)
+
+
 def fallback_test(entry: BaselineEntry, current: CaseSummary, alpha: float) -> Optional[TestResult]:
     """One seed a side: test-set noise only. McNemar where the bits pair (unless they are identical:
     no discordant pair says nothing about the noise), else two proportions over the test size."""
@@ -76,7 +81,7 @@ def accuracy_test(entry: BaselineEntry, current: CaseSummary, a: AccuracyThresho
                   family: int = 1) -> Optional[TestResult]:
     """The seed t-test where a spread is known, else the one-seed fallback; at Holm's first step."""
     base, cur = entry.accuracy_values, current.accuracy_values
-    alpha = a.alpha / max(1, family)
+    alpha = first_step_alpha(a, family)
     extra = _split_variance(entry, current, mean_std(base)[0] or 0.0)
     return seed_t_test(base, cur, alpha, a.power, extra) or fallback_test(entry, current, alpha)
 
@@ -98,18 +103,18 @@ def planned_detectable_drop(seed_sd: float, baseline_seeds: int, new_seeds: int,
                             family: int = 1) -> float:
     """The detectable drop a baseline of `baseline_seeds` would give a check of `new_seeds`, if the
     seed sd is `seed_sd` (bless-time planning; the same rule as `accuracy_test`)."""
-    dof = baseline_seeds - 1 + max(0, new_seeds - 1)
+    dof = baseline_seeds - 1 + max(0, new_seeds - 1)  # as stats.pooled_sd counts them
     if dof < 1:
         return math.inf
-    se = seed_sd * math.sqrt(1 / baseline_seeds + 1 / new_seeds)
-    return _beyond_floor(t_detectable_drop(se, dof, a.alpha / max(1, family), a.power), se, a)
+    se = seed_se(seed_sd, baseline_seeds, new_seeds)
+    return _beyond_floor(t_detectable_drop(se, dof, first_step_alpha(a, family), a.power), se, a)
 
 
 def critical_drop(test: Optional[TestResult], a: AccuracyThresholds, family: int) -> float:
     """The observed drop beyond which the test is significant at Holm's first step (display)."""
     if test is None or test.se is None or test.dof is None:
         return a.abs_tol
-    return max(a.abs_tol, float(scipy_stats.t.isf(a.alpha / max(1, family), test.dof)) * test.se)
+    return max(a.abs_tol, float(scipy_stats.t.isf(first_step_alpha(a, family), test.dof)) * test.se)
 
 
 def describe(test: Optional[TestResult], n_base: int, n_cur: int) -> str:

@@ -67,11 +67,10 @@ def check(current: dict[str, CaseSummary], baseline: Optional[Baseline],
 def _decide(pending: dict[str, tuple[CaseSummary, BaselineEntry, Thresholds, MetricCheck]],
             baseline: Optional[Baseline], family: int) -> dict[str, Verdict]:
     tested = [case_id for case_id, (*_, acc) in pending.items() if acc.p_value is not None]
-    alpha = min((pending[c][2].accuracy.alpha for c in tested), default=0.05)
     # cases of the family judged elsewhere count as not significant (p = 1): one case judged alone
     # is held to the same standard as in a whole run
     p_values = [pending[c][3].p_value for c in tested] + [1.0] * max(0, family - len(tested))
-    adjusted = dict(zip(tested, holm(p_values, alpha)))  # type: ignore[arg-type]
+    adjusted = dict(zip(tested, holm(p_values)))  # type: ignore[arg-type]
     noise = baseline_noise([e.runs for e in baseline.cases.values()] if baseline else [])
     out = {}
     for case_id, (summary, entry, t, acc) in pending.items():

@@ -59,7 +59,7 @@ def diff_runs(a: list[Record], b: list[Record], alpha: float = 0.05) -> RunDiff:
         cases.append(case)
         raw_p.append(case.p_value)
     tested = [i for i, p in enumerate(raw_p) if p is not None]
-    for i, adjusted in zip(tested, holm([raw_p[i] for i in tested], alpha)):
+    for i, adjusted in zip(tested, holm([raw_p[i] for i in tested])):
         case = cases[i]
         case.p_value = adjusted
         # significant: beyond the test's noise and, where it is known, beyond the case's seed noise

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..errors import SftbenchError
+from ..errors import SftbenchError, listing
 from ..exit_codes import ExitCode
 from ..results.record import Record
 from ..results.store import Store, read_records, result_files
@@ -112,11 +112,10 @@ def suspicious(verdict: Verdict) -> bool:
     return -acc.delta > acc.detectable_drop / 2
 
 
-def confirm_suspicious(verdicts: list[Verdict], cases: list[Case], records: list[Record], extra_seeds: int,
-                       baseline: Optional[Baseline], rerun: Rerun) -> list[Verdict]:
-    """Re-run each suspicious case with `extra_seeds` new seeds, then judge all its seeds again; the
-    confirmed verdict keeps the first stage as `initial`."""
-    chosen = {v.case_id for v in verdicts if suspicious(v)}
+def confirm_suspicious(verdicts: list[Verdict], chosen: set[str], cases: list[Case], records: list[Record],
+                       extra_seeds: int, baseline: Optional[Baseline], rerun: Rerun) -> list[Verdict]:
+    """Re-run each chosen (`suspicious`) case with `extra_seeds` new seeds, then judge all its seeds
+    again; the confirmed verdict keeps the first stage as `initial`."""
     if not chosen or extra_seeds <= 0:
         return verdicts
     extra: list[Case] = []
@@ -130,10 +129,10 @@ def confirm_suspicious(verdicts: list[Verdict], cases: list[Case], records: list
 
 def ensure_noise(baseline: Baseline, case_ids: Iterable[str]) -> None:
     """--require-noise: a baseline case blessed from one seed has learnt no seed noise."""
-    blind = sorted(c for c in set(case_ids) if c in baseline.cases and baseline.cases[c].accuracy.n < 2)
+    blind = {c for c in case_ids if c in baseline.cases and baseline.cases[c].accuracy.n < 2}
     if blind:
-        raise SftbenchError(f"baseline {baseline.path} holds one seed for {len(blind)} case(s) ({', '.join(blind[:3])}"
-                            f"{' …' if len(blind) > 3 else ''}), so it has learnt no seed noise; bless it from two or "
+        raise SftbenchError(f"baseline {baseline.path} holds one seed for {len(blind)} case(s) ({listing(blind)}), "
+                            "so it has learnt no seed noise; bless it from two or "
                             "more seeds (see `sftbench baseline update`'s seed plan), or drop --require-noise")
 
 
@@ -153,8 +152,12 @@ def exit_code(verdicts: list[Verdict], strict: bool = False, require_baseline: b
 @dataclass(frozen=True)
 class Blessing:
     path: Path
-    cases: int  # entries in the file after blessing
+    baseline: Baseline  # the file's content after blessing
     refused: list[str]  # failed cases, with their errors
+
+    @property
+    def cases(self) -> int:
+        return len(self.baseline.cases)
 
 
 def bless(records: list[Record], suite: str, baselines_dir: Path) -> list[Blessing]:
@@ -168,5 +171,5 @@ def bless(records: list[Record], suite: str, baselines_dir: Path) -> list[Blessi
         updated, refused = update_baseline(existing, summarise(group), suite, hardware)
         target = baseline_path(baselines_dir, suite, hardware)
         write_baseline(updated, target)
-        done.append(Blessing(target, len(updated.cases), refused))
+        done.append(Blessing(target, updated, refused))
     return done

@@ -26,6 +26,7 @@ from scipy import stats
 
 from ..schema import RelativeThreshold, Thresholds, ThroughputThresholds
 from .checks import MetricCheck, Status
+from .stats import pooled_sd
 from .summary import RunSpeed
 
 SPEED_METRICS = ("train_throughput", "eval_throughput")
@@ -114,13 +115,9 @@ class RunNoise:
 
 
 def between_run_noise(case_runs: Iterable[Sequence[RunSpeed]], metric: str) -> Optional[RunNoise]:
-    squares, dof, cases = 0.0, 0, 0
-    for runs in case_runs:
-        logs = [math.log(v) for r in runs if (v := r.metric(metric)) is not None and v > 0]
-        if len(logs) >= 2:
-            squares += (len(logs) - 1) * statistics.variance(logs)
-            dof, cases = dof + len(logs) - 1, cases + 1
-    return RunNoise(math.sqrt(squares / dof), dof, cases) if dof else None
+    logs = [[math.log(v) for r in runs if (v := r.metric(metric)) is not None and v > 0] for runs in case_runs]
+    pooled = pooled_sd(logs)
+    return RunNoise(pooled[0], pooled[1], sum(len(g) > 1 for g in logs)) if pooled else None
 
 
 def log_tolerance(base: Sequence[float], current_runs: int, t: RelativeThreshold,

@@ -61,17 +61,30 @@ def seed_t_test(baseline: Sequence[float], current: Sequence[float], alpha: floa
     `extra_variance` adds the test-set sampling variance when the sides scored different test splits.
     None when neither side has two seeds (no spread learnt). The detectable drop is the drop this
     test flags with probability `power` (non-central t), not merely the critical value."""
-    groups = [g for g in (baseline, current) if len(g) > 1]
-    dof = sum(len(g) - 1 for g in groups)
-    if not dof:
+    pooled = pooled_sd([baseline, current])
+    if pooled is None:
         return None
-    sd = math.sqrt(sum((len(g) - 1) * statistics.variance(g) for g in groups) / dof)
-    se = math.sqrt(sd**2 * (1 / len(baseline) + 1 / len(current)) + extra_variance)
+    sd, dof = pooled
+    se = seed_se(sd, len(baseline), len(current), extra_variance)
     drop = statistics.fmean(baseline) - statistics.fmean(current)
     if se == 0:  # every seed scored the same: any drop is beyond the seed noise
         return TestResult("seed-t", 0.0 if drop > 0 else 1.0, 0.0, seed_sd=0.0, dof=dof, se=0.0)
     p = float(stats.t.sf(drop / se, dof))
     return TestResult("seed-t", p, t_detectable_drop(se, dof, alpha, power), seed_sd=sd, dof=dof, se=se)
+
+
+def pooled_sd(groups: Sequence[Sequence[float]]) -> Optional[tuple[float, int]]:
+    """(sd, dof) of values pooled over groups, each around its own mean; None when no group has two."""
+    spread = [g for g in groups if len(g) > 1]
+    dof = sum(len(g) - 1 for g in spread)
+    if not dof:
+        return None
+    return math.sqrt(sum((len(g) - 1) * statistics.variance(g) for g in spread) / dof), dof
+
+
+def seed_se(sd: float, baseline_seeds: int, new_seeds: int, extra_variance: float = 0.0) -> float:
+    """Standard error of (baseline mean - new mean) for seeds of standard deviation `sd`."""
+    return math.sqrt(sd**2 * (1 / baseline_seeds + 1 / new_seeds) + extra_variance)
 
 
 def t_detectable_drop(se: float, dof: int, alpha: float, power: float) -> float:
@@ -117,7 +130,7 @@ def two_proportions(baseline: float, current: float, n_baseline: int, n_current:
     return TestResult("two-proportion", float(p), float(stats.norm.isf(alpha) * se))
 
 
-def holm(p_values: Sequence[float], alpha: float) -> list[float]:
+def holm(p_values: Sequence[float]) -> list[float]:
     """Holm-adjusted p-values (family-wise error rate over the cases of one run). Written out:
     statsmodels' multipletests runs a full garbage collection on every call (0.27 s here)."""
     m = len(p_values)
