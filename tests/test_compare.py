@@ -78,10 +78,10 @@ def test_seed_noise_is_learnt_from_the_baseline_seeds():
 
 
 def test_seed_t_test_of_a_new_seed_against_the_baseline_seeds():
-    base = summary(acc=(0.900, 0.905, 0.895, 0.902, 0.898))  # sd 0.39 pp
-    within = verdict(summary(acc=(0.893,)), base)  # -0.7 pp: beyond abs_tol, but t = 1.6 (p = 0.09)
+    base = summary(acc=(0.900, 0.905, 0.895, 0.902, 0.898))  # sd 0.38 pp
+    within = verdict(summary(acc=(0.893,)), base)  # -0.7 pp: beyond abs_tol, but t = 1.68 (p = 0.084)
     assert within.status is Status.NOISE and within.check_for("accuracy").test == "seed-t"
-    clear = verdict(summary(acc=(0.885,)), base)  # -1.5 pp = 3.5 baseline sds below
+    clear = verdict(summary(acc=(0.885,)), base)  # -1.5 pp: t = 3.60 (p = 0.011)
     acc = clear.check_for("accuracy")
     assert clear.status is Status.REGRESSED and acc.p_value < 0.02 and "detectable drop" in clear.reason
     # the stated detectable drop is caught with 80 % power: larger than the critical drop
