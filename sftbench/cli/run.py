@@ -18,6 +18,7 @@ from ..errors import ConfigError, SftbenchError, SftbenchWarning
 from ..exit_codes import ExitCode
 from ..report.leaderboard import print_summary
 from ..results.environment import new_run_id
+from ..results.record import Record
 from ..results.selection import latest_per_run_key
 from ..results.store import Store, read_records, result_files
 from ..suite.cases import Case, expand
@@ -89,12 +90,7 @@ def run(
     try:
         if threads:
             torch.set_num_threads(threads)  # float sums depend on the thread count: match it to compare with pool
-        recorded = _recorded_times(out / spec.name)  # earlier wall times order the cases longest first
-        execute = pick_executor(ExecutorChoice(executor, workers, devices, ray_address), options.device, recorded)
-        with store.lock, RichProgress(console, len(cases)) as progress:  # one writer per run id
-            execute(cases, store, options, progress, resume)
-        keys = {c.run_key for c in cases}
-        records = [r for r in latest_per_run_key(store.records()) if r.run_key in keys]
+        records = _execute(cases, store, options, ExecutorChoice(executor, workers, devices, ray_address), resume)
         print_summary(console, records, f"{spec.name} · run {store.run_id}")
         if check_:
             gate_options = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict, require_baseline,
@@ -106,6 +102,16 @@ def run(
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if any(not r.ok for r in records):
         raise typer.Exit(ExitCode.CASE_FAILED)
+
+
+def _execute(cases: list[Case], store: Store, options: RunOptions, choice: ExecutorChoice, resume: bool) -> list[Record]:
+    """Run the cases with the chosen executor; the latest record of each, as the store holds them."""
+    recorded = _recorded_times(store.path.parent)  # earlier wall times order the cases longest first
+    execute = pick_executor(choice, options.device, recorded)
+    with store.lock, RichProgress(console, len(cases)) as progress:  # one writer per run id
+        execute(cases, store, options, progress, resume)
+    keys = {c.run_key for c in cases}
+    return [r for r in latest_per_run_key(store.records()) if r.run_key in keys]
 
 
 def _shard(cases: list[Case], text: str, times: list[Path]) -> list[Case]:
