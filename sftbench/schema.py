@@ -149,6 +149,9 @@ class DatasetSpec(Strict):
     val_fraction: float = Field(0.1, ge=0.0, le=0.5)
     val_size: Optional[PositiveInt] = None  # a fixed validation count; train_size then counts training only
     shots: Optional[PositiveInt] = None  # k training images per class, drawn with the case's seed
+    # None: each seed draws its own training pool (seed noise includes the data); an int: every seed
+    # trains on the pool this seed draws, so seed noise is the training's alone (a tighter gate)
+    split_seed: Optional[NonNegativeInt] = None
     augment: Literal["none", "flip", "crop_flip"] = "none"
     placement: Literal["auto", "device", "host"] = "auto"  # uint8 images on the accelerator, or streamed
     options: dict[str, Any] = Field(default_factory=dict)  # dataset-specific (synthetic: sizes)

@@ -15,7 +15,7 @@ import pytest
 from conftest import fake_record
 
 from sftbench.engine.ab import AbPlan
-from sftbench.regression.ab import compare_ab, ratio_interval
+from sftbench.regression.ab import compare_ab, judge_speeds, measure_ratio, ratio_interval, ratio_p_value
 from sftbench.regression.checks import Status
 from sftbench.results.record import PerExample
 
@@ -43,6 +43,42 @@ def test_ratio_interval_is_a_t_interval_on_log_ratios():
     assert ratio == pytest.approx(math.exp(logs.mean()))
     assert (low, high) == pytest.approx((math.exp(logs.mean() - half), math.exp(logs.mean() + half)))
     assert ratio_interval([0.8], 0.95)[1:] == (None, None)
+
+
+def test_ratio_p_value_is_the_paired_t_test_on_log_ratios():
+    from scipy import stats
+    ratios = [0.8, 0.9, 0.85, 0.95]
+    assert ratio_p_value(ratios) == pytest.approx(stats.ttest_1samp(np.log(ratios), 0.0).pvalue)
+    assert ratio_p_value([0.8]) is None and ratio_p_value([1.0, 1.0]) == 1.0 and ratio_p_value([0.9, 0.9]) == 0.0
+
+
+def _simulated_runs(draws, cases, rounds, sd, slow_case_ratio=1.0, seed=0):
+    """Verdicts of `draws` simulated comparisons: 2 metrics per case, lognormal round noise; case 0
+    optionally slower on B by `slow_case_ratio`."""
+    rng = np.random.default_rng(seed)
+    for _ in range(draws):
+        ratios = []
+        for case in range(cases):
+            shift = math.log(slow_case_ratio) if case == 0 else 0.0
+            ratios += [measure_ratio(m, list(np.exp(shift + rng.normal(0, sd, rounds))), 0.95) for m in ("train", "eval")]
+        judge_speeds(ratios, 0.05, 0.05)
+        yield ratios
+
+
+def test_holm_keeps_a_many_case_a_a_comparison_below_five_percent_false_alarms():
+    # 8 cases x 2 metrics, per-round log-ratio sd 15 % (the train B/A spread over the rounds of a
+    # measured same-interpreter comparison on a 2-core VM): unadjusted 95 % intervals would flag
+    # about a third of these A/A comparisons
+    runs = list(_simulated_runs(500, 8, 5, 0.15))
+    family = np.mean([any(r.status is Status.REGRESSED for r in rs) for rs in runs])
+    unadjusted = np.mean([any(r.high < 1 and r.ratio < 0.95 for r in rs) for rs in runs])
+    assert family <= 0.05 and unadjusted > 0.15
+
+
+def test_a_twice_slower_case_among_eight_is_still_caught_in_five_rounds():
+    runs = list(_simulated_runs(200, 8, 5, 0.15, slow_case_ratio=0.5, seed=1))
+    caught = np.mean([rs[0].status is Status.REGRESSED for rs in runs])
+    assert caught >= 0.9
 
 
 def test_same_speed_on_both_sides_passes_with_an_interval_around_one():
@@ -76,7 +112,11 @@ def test_accuracy_is_paired_example_by_example():
 
 def test_rounds_alternate_the_order_and_later_rounds_skip_preflight(tmp_path):
     plan = AbPlan(tmp_path / "s.yaml", "s", {"A": "pa", "B": "pb"}, 3, tmp_path, threads=2, seeds="0,1")
-    assert [plan.order(i) for i in range(3)] == [("A", "B"), ("B", "A"), ("A", "B")]
+    orders = [plan.order(i) for i in range(40)]
+    assert all(orders[i + 1] == orders[i][::-1] for i in range(0, 40, 2))  # each pair balanced
+    openers = [orders[i][0] for i in range(0, 40, 2)]
+    assert 5 <= openers.count("A") <= 15  # drawn, not in step with the round number
+    assert orders == [plan.order(i) for i in range(40)]  # and reproducible
     first, later = plan.command("B", 0), plan.command("B", 1)
     assert first[:4] == ["pb", "-m", "sftbench", "run"] and "--no-preflight" not in first
     assert later[-1] == "--no-preflight" and later[later.index("--threads") + 1] == "2"

@@ -137,3 +137,14 @@ def test_device_augmentations_keep_pixels_and_shapes():
     assert 30 <= n_flipped <= 70  # about half
     cropped = random_crop(x, g)
     assert cropped.shape == x.shape
+
+
+def test_a_fixed_split_seed_gives_every_seed_the_same_training_pool():
+    fixed = DatasetSpec(name="synthetic", train_size=50, test_size=10, val_fraction=0.2, split_seed=3)
+    ids = lambda s: s.images[:, 0, 0, 0].tolist()  # noqa: E731
+    pools = [make_splits(_raw(), fixed, seed) for seed in (0, 1, 7)]
+    assert ids(pools[0].train) == ids(pools[1].train) == ids(pools[2].train)
+    assert ids(pools[0].val) == ids(pools[2].val)
+    free = DatasetSpec(name="synthetic", train_size=50, test_size=10, val_fraction=0.2)
+    assert ids(pools[0].train) == ids(make_splits(_raw(), free, 3).train)  # the pool seed 3 itself draws
+    assert ids(make_splits(_raw(), free, 0).train) != ids(make_splits(_raw(), free, 1).train)

@@ -133,6 +133,7 @@ def test_spec_hash_ignores_labels_and_data_location_but_not_hyperparameters():
 
     assert one() == one(id="syn", root="/elsewhere")
     assert one() != one(train_size=10)
+    assert one() == one(split_seed=None) != one(split_seed=0)  # a new field's default keeps old hashes
     assert len(one()) == 16
 
 

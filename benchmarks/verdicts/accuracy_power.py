@@ -1,11 +1,12 @@
 """False alarms and power of the accuracy verdicts on real quickstart runs (docs/verdicts.md).
 
-    bash benchmarks/verdicts/quickstart_speed.sh OUT        # ten one-seed runs (seeds 0-9), blessed
+    bash benchmarks/verdicts/quickstart_speed.sh OUT        # ten two-seed runs (seeds 0-19), blessed
     python benchmarks/verdicts/accuracy_power.py --runs OUT/quickstart/bless-*.jsonl \\
         --committed baselines/quickstart/cpu-amd-epyc-2t.json \\
-        --unchanged OUT/quickstart/quiet-check.jsonl OUT/quickstart/busy-check.jsonl
+        --unchanged OUT/quickstart/unchanged-20-29.jsonl OUT/quickstart/quiet-check.jsonl OUT/quickstart/busy-check.jsonl
 
-1. Leave one run out: each run is judged against a baseline blessed from the other runs (unchanged
+Every seed of a file is judged on its own, as a one-seed nightly run.
+1. Leave one seed out: each seed is judged against a baseline blessed from the other seeds (unchanged
    code: any REGRESSED is a false alarm), then with real drops made from it: a fraction of its
    correct test predictions flipped to wrong, so that top-1 and the per-example bits agree. The same
    A/A verdicts are also decided by the paired per-example test alone (exact McNemar against the
@@ -71,8 +72,14 @@ def mcnemar_alone(baseline: Baseline, records: list[Record], thresholds: Thresho
     return {c: drop > a.abs_tol and adjusted[c] < a.alpha for c, (_, drop) in tests.items()}
 
 
-def by_run(paths: list[Path]) -> dict[str, list[Record]]:
-    return {p.stem: [r for r in read_records(p) if r.ok] for p in paths}
+def by_seed(paths: list[Path]) -> dict[str, list[Record]]:
+    """Each seed of each file on its own, as a one-seed nightly run would be judged."""
+    out: dict[str, list[Record]] = {}
+    for p in paths:
+        for r in read_records(p):
+            if r.ok:
+                out.setdefault(f"{p.stem}-seed{r.seed}", []).append(r)
+    return out
 
 
 def tally(rows: dict[str, list[bool]]) -> str:
@@ -98,7 +105,7 @@ def leave_one_out(runs: dict[str, list[Record]], thresholds: Thresholds) -> None
             for case_id, status in judge(baseline, degraded, thresholds).items():
                 caught[drop].setdefault(case_id, []).append(status is Status.REGRESSED)
     n = len(runs)
-    print(f"### Leave one run out: each of {n} one-seed runs against a baseline of the other {n - 1}\n")
+    print(f"### Leave one seed out: each of {n} seeds against a baseline of the other {n - 1}\n")
     print("| case | A/A REGRESSED (seed t-test) | A/A REGRESSED (McNemar alone) | "
           + " | ".join(f"{d} pp drop caught" for d in DROPS_PP) + " |")
     print("|---|---:|---:|" + "---:|" * len(DROPS_PP))
@@ -114,13 +121,21 @@ def against_committed(baseline: Baseline, unchanged: dict[str, list[Record]], th
     print(f"### The committed baseline ({baseline.path}), unchanged runs and real drops made from them\n")
     print("| run | drop | " + " | ".join(sorted(baseline.cases)) + " |")
     print("|---|---:|" + "---|" * len(baseline.cases))
+    caught: dict[int, dict[str, list[bool]]] = {d: {} for d in (0, *DROPS_PP)}
     for name, records in sorted(unchanged.items()):
         for drop in (0, *DROPS_PP):
             degraded = [flipped(r, drop / 100, rng) for r in records] if drop else records
             statuses = judge(baseline, degraded, thresholds)
+            for case_id, status in statuses.items():
+                caught[drop].setdefault(case_id, []).append(status is Status.REGRESSED)
             print(f"| {name} | {drop} pp | " + " | ".join(statuses[c].value if c in statuses else "-"
                                                          for c in sorted(baseline.cases)) + " |")
-    print()
+    print("\n| drop | " + " | ".join(sorted(baseline.cases)) + " |")
+    print("|---:|" + "---:|" * len(baseline.cases))
+    for drop, cases in caught.items():
+        print(f"| {drop} pp | " + " | ".join(f"{sum(cases.get(c, []))}/{len(cases.get(c, []))} REGRESSED"
+                                             for c in sorted(baseline.cases)) + " |")
+    print(f"\nA/A against the committed baseline (0 pp): {tally(caught[0])}.\n")
 
 
 def main() -> None:
@@ -132,9 +147,9 @@ def main() -> None:
     thresholds = load_suite(SUITE).thresholds
     a = thresholds.accuracy
     print(f"accuracy thresholds: abs_tol {100 * a.abs_tol:g} pp, α {a.alpha:g} (Holm), power {a.power:g}\n")
-    leave_one_out(by_run(args.runs), thresholds)
+    leave_one_out(by_seed(args.runs), thresholds)
     if args.committed:
-        against_committed(load_baseline(args.committed), by_run(args.unchanged), thresholds)
+        against_committed(load_baseline(args.committed), by_seed(args.unchanged), thresholds)
 
 
 if __name__ == "__main__":

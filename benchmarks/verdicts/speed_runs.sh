@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The runs behind docs/verdicts.md's speed-gate figures (about 55 minutes on 2 cores; nothing else
+# The runs behind docs/verdicts.md's speed-gate figures (about 60 minutes on 2 cores; nothing else
 # may run on the machine meanwhile). Usage: bash benchmarks/verdicts/speed_runs.sh [OUT]
 # then: python benchmarks/verdicts/speed_gate.py OUT
 set -uo pipefail
@@ -33,18 +33,4 @@ for i in 1 2 3; do PYTHONPATH=$SLOW${PYTHONPATH:+:$PYTHONPATH} SLOWDOWN_BACKWARD
 for i in 1 2; do PYTHONPATH=$SLOW${PYTHONPATH:+:$PYTHONPATH} SLOWDOWN_INTERPOLATE=1.0 run "slow-data2x-$i"; done
 for i in 1 2; do PYTHONPATH=$SLOW${PYTHONPATH:+:$PYTHONPATH} SLOWDOWN_BACKWARD=0.5 run "slow-backward1.5x-$i"; done
 
-# sftbench ab: the same interpreter, a 2x slower backward pass, a 15 % slower one
-wrapper() {  # wrapper FILE FACTOR: an interpreter that sets up its environment and execs python
-  printf '#!/bin/sh\nexport PYTHONPATH=%s${PYTHONPATH:+:$PYTHONPATH}\nexport SLOWDOWN_BACKWARD=%s\nexec %s "$@"\n' "$SLOW" "$2" "$(command -v python)" > "$1"
-  chmod +x "$1"
-}
-wrapper "$OUT/python-backward2x" 1.0
-wrapper "$OUT/python-backward1.15x" 0.15
-PY=$(command -v python)
-ab() { local name=$1; shift; sftbench ab --suite "$SUITE" --limit-cases 1 --threads 2 --a "$PY" "$@" \
-       --json "$OUT/ab-$name.json" --markdown "$OUT/ab-$name.md" > "$OUT/ab-$name.log" 2>&1
-       local rc=$?; echo "$(date +%T) ab-$name rc=$rc"; }
-ab same --b "$PY" --rounds 5
-ab backward2x --b "$OUT/python-backward2x" --rounds 3
-ab backward1.15x --b "$OUT/python-backward1.15x" --rounds 6
-echo "$(date +%T) done"
+bash benchmarks/verdicts/ab_runs.sh "$OUT"

@@ -77,9 +77,9 @@ def _train_and_val(raw: RawDataset, spec: DatasetSpec, seed: int) -> tuple[torch
 
 def make_splits(raw: RawDataset, spec: DatasetSpec, seed: int) -> Splits:
     """Carve training and validation out of the official training split with the seed; the test
-    subset ignores the seed."""
+    subset ignores the seed, and so does the training pool when the spec fixes `split_seed`."""
     _check_sizes(raw, spec)
-    train, val = _train_and_val(raw, spec, seed)
+    train, val = _train_and_val(raw, spec, seed if spec.split_seed is None else spec.split_seed)
     test_index = torch.arange(len(raw.test))
     if spec.test_size is not None:
         test_order = torch.randperm(len(raw.test), generator=torch.Generator().manual_seed(0))

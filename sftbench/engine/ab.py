@@ -2,14 +2,16 @@
 
 Each side is a command that runs Python: a virtualenv's `python`, or a wrapper script that sets up
 its environment and then `exec`s Python with the arguments it was given. Every round runs both
-sides once with the same cases, seeds, device and threads, in A B then B A order (so a machine
-that drifts during the comparison moves both sides alike). Each run is a plain `sftbench run`
-in a child process, writing its records under the comparison's folder; nothing is shared in
+sides once with the same cases, seeds, device and threads, in A B then B A order or the reverse
+(so a machine that drifts during the comparison moves both sides alike; which side opens each
+pair of rounds is drawn, so a disturbance that recurs every few runs does not fall on one side).
+Each run is a plain `sftbench run` in a child process, writing its records under the comparison's folder; nothing is shared in
 memory, so the two sides may have different torch, timm or sftbench versions.
 """
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,8 +39,13 @@ class AbPlan:
     limit_cases: Optional[int] = None
     data_root: Optional[Path] = None
 
+    order_seed: int = 0
+
     def order(self, round_index: int) -> tuple[str, ...]:
-        return SIDES if round_index % 2 == 0 else SIDES[::-1]
+        """Each pair of rounds is A B, B A or B A, A B, drawn with `order_seed`: balanced against a
+        drifting machine, and not in step with a disturbance that recurs every few runs."""
+        first = SIDES if random.Random(f"{self.order_seed}-{round_index // 2}").random() < 0.5 else SIDES[::-1]
+        return first if round_index % 2 == 0 else first[::-1]
 
     def command(self, side: str, round_index: int) -> list[str]:
         args = [self.pythons[side], "-m", "sftbench", "run", "--suite", str(self.suite), "--out", str(self.out / side),

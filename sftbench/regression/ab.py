@@ -2,9 +2,13 @@
 the accuracy difference by exact McNemar on the per-example bits of matching seeds.
 
 Speed: each round gives one ratio per case (medians over its seeds); the ratio reported is the
-geometric mean over rounds with a two-sided t interval on the log ratios. B is REGRESSED when the
-interval lies below 1 and the ratio is below 1 - tolerance (and IMPROVED mirror-wise). Rounds
-share the machine's state of the moment, so the machine's speed cancels in each ratio.
+geometric mean over rounds with a two-sided t interval on the log ratios, and a paired t-test
+of "no change" gives each (case, metric) its p-value. Holm runs over every speed comparison of
+the run, so a suite of many cases does not raise false alarms by sheer number (an A/A of 4
+cases x 2 metrics at 5 % each would otherwise fail a third of the time). B is REGRESSED when its
+Holm-adjusted p is below alpha, B is slower and the ratio is below 1 - tolerance (IMPROVED
+mirror-wise). Rounds share the machine's state of the moment, so the machine's speed cancels in
+each ratio.
 Accuracy: seeds are fixed, so one round's bits per seed are the whole evidence; REGRESSED when
 B loses examples significantly (Holm across the cases), NOISE when it loses some but not
 significantly.
@@ -36,6 +40,8 @@ class Ratio:
     rounds: int
     status: Status
     per_round: list[float] = field(default_factory=list)
+    p_value: Optional[float] = None  # paired t-test of log B/A = 0 (None under two rounds)
+    p_adjusted: Optional[float] = None  # Holm over every speed comparison of the run
 
 
 @dataclass
@@ -76,17 +82,47 @@ def ratio_interval(ratios: Sequence[float], confidence: float) -> tuple[float, O
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 
 
-def speed_ratio(metric: str, per_round: Sequence[float], tolerance: float, confidence: float) -> Ratio:
+def ratio_p_value(ratios: Sequence[float]) -> Optional[float]:
+    """Two-sided paired t-test of mean log ratio 0; rounds that all agree exactly give p 0 or 1."""
+    logs = [math.log(r) for r in ratios]
+    if len(logs) < 2:
+        return None
+    spread = statistics.stdev(logs)
+    if spread == 0:
+        return 1.0 if statistics.fmean(logs) == 0 else 0.0
+    t = statistics.fmean(logs) / (spread / math.sqrt(len(logs)))
+    return float(2 * stats.t.sf(abs(t), len(logs) - 1))
+
+
+def measure_ratio(metric: str, per_round: Sequence[float], confidence: float) -> Ratio:
+    """The ratio, its interval and p-value; the status waits for Holm over the whole run."""
     if not per_round:
         return Ratio(metric, None, None, None, 0, Status.SKIPPED)
     ratio, low, high = ratio_interval(per_round, confidence)
-    if high is not None and high < 1 and ratio < 1 - tolerance:
-        status = Status.REGRESSED
-    elif low is not None and low > 1 and ratio > 1 + tolerance:
-        status = Status.IMPROVED
+    return Ratio(metric, ratio, low, high, len(per_round), Status.PASS, [round(r, 4) for r in per_round],
+                 ratio_p_value(per_round))
+
+
+def decide_speed(r: Ratio, p_adjusted: Optional[float], tolerance: float, alpha: float) -> Ratio:
+    r.p_adjusted = p_adjusted
+    if r.ratio is None:
+        return r
+    significant = p_adjusted is not None and p_adjusted < alpha
+    if significant and r.ratio < 1 - tolerance:
+        r.status = Status.REGRESSED
+    elif significant and r.ratio > 1 + tolerance:
+        r.status = Status.IMPROVED
     else:
-        status = Status.NOISE if ratio < 1 - tolerance else Status.PASS
-    return Ratio(metric, ratio, low, high, len(per_round), status, [round(r, 4) for r in per_round])
+        r.status = Status.NOISE if r.ratio < 1 - tolerance else Status.PASS
+    return r
+
+
+def judge_speeds(ratios: list[Ratio], tolerance: float, alpha: float) -> None:
+    """Every speed comparison of the run decided together: Holm over those with a p-value."""
+    tested = [r for r in ratios if r.p_value is not None]
+    adjusted = dict(zip(map(id, tested), holm([r.p_value for r in tested])))  # type: ignore[misc]
+    for r in ratios:
+        decide_speed(r, adjusted.get(id(r)), tolerance, alpha)
 
 
 def _median(values: list[Optional[float]]) -> Optional[float]:
@@ -152,7 +188,8 @@ def _reason(speeds: list[Ratio], acc: AccuracyDiff, tolerance: float) -> str:
         if s.ratio is None:
             continue
         ci = f" [{s.low:.3f}, {s.high:.3f}]" if s.low is not None else " (one round: no interval)"
-        parts.append(f"{s.metric.split('_')[0]} B/A {s.ratio:.3f}{ci}")
+        holm_p = f" (Holm p={s.p_adjusted:.3g})" if s.p_adjusted is not None else ""
+        parts.append(f"{s.metric.split('_')[0]} B/A {s.ratio:.3f}{ci}{holm_p}")
     if acc.p_value is not None:
         parts.append(f"accuracy lost {acc.losses}, gained {acc.gains} examples (Holm p={acc.p_adjusted:.3g})")
     return "; ".join(parts) + f"; tolerance {100 * tolerance:.0f}%"
@@ -168,10 +205,12 @@ def compare_ab(a: dict[int, list[Record]], b: dict[int, list[Record]], tolerance
              for c in case_ids}
     tested = [c for c in case_ids if diffs[c].p_value is not None]
     adjusted = dict(zip(tested, holm([diffs[c].p_value for c in tested])))  # type: ignore[misc]
+    speeds_of = {c: [measure_ratio(metric, paired_ratios(a, b, c, name), confidence) for metric, name in SPEEDS.items()]
+                 for c in case_ids}
+    judge_speeds([r for rs in speeds_of.values() for r in rs], tolerance, alpha)
     out = []
     for case_id in case_ids:
-        speeds = [speed_ratio(metric, paired_ratios(a, b, case_id, name), tolerance, confidence)
-                  for metric, name in SPEEDS.items()]
+        speeds = speeds_of[case_id]
         acc = decide_accuracy(diffs[case_id], adjusted.get(case_id), alpha)
         failed = [f"{r.run_id} seed {r.seed}: {r.error_message}" for r in everything if r.case_id == case_id and not r.ok]
         statuses = {s.status for s in speeds} | {acc.status}
