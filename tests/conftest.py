@@ -19,6 +19,11 @@ os.environ["SFTBENCH_CACHE"] = str(_SESSION_TMP / "cache")
 os.environ.pop("SFTBENCH_DATA_ROOT", None)
 # the machine calibration's small workload (~10 ms a reading, still real): tests run hundreds of cases
 os.environ["SFTBENCH_CALIBRATION"] = "quick"
+# SFTBENCH_TEST_CPU_COUNT=16 python -m pytest: the suite as a machine of that many cores sees it
+# (os.cpu_count decides the pool's default threads and workers); docs/testing.md has the runs
+if os.environ.get("SFTBENCH_TEST_CPU_COUNT"):
+    _FAKE_CORES = int(os.environ["SFTBENCH_TEST_CPU_COUNT"])
+    os.cpu_count = lambda: _FAKE_CORES  # type: ignore[assignment]
 
 TINY_SUITE: dict[str, Any] = {
     "name": "tiny",

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from sftbench.errors import SftbenchError
 from sftbench.regression.baselines import Baseline, entry_from_summary, update_baseline
 from sftbench.regression.compare import Status, check
 from sftbench.regression.gate import exit_code
@@ -155,6 +156,33 @@ def test_exit_codes():
     assert exit_code(v(Status.REGRESSED, Status.FAILED)) == 3
     assert exit_code(v(Status.MISSING, Status.INCOMPARABLE)) == 0
     assert exit_code(v(Status.MISSING), strict=True) == 1
+    assert exit_code(v(Status.PASS, Status.NEW)) == 0
+    assert exit_code(v(Status.PASS, Status.NEW), require_baseline=True) == 1  # a missing baseline cannot pass
+    assert exit_code(v(Status.NEW, Status.FAILED), require_baseline=True) == 3  # a failure still says so first
+    assert exit_code(v(Status.PASS), require_baseline=True) == 0
+
+
+def test_baseline_update_refuses_results_of_another_hardware():
+    with pytest.raises(SftbenchError, match=r"results for 'c' come from hardware 'cuda-h100', not 'cpu'; bless each"):
+        update_baseline(None, {"c": summary(hw="cuda-h100")}, "s", "cpu")
+
+
+def test_pick_baseline_falls_back_from_the_exact_key_to_the_device_type_then_to_any(tmp_path):
+    from sftbench.regression.baselines import write_baseline
+    from sftbench.regression.gate import pick_baseline
+
+    def bless(hw):
+        write_baseline(baseline_of(summary(hw=hw), hw=hw), tmp_path / "s" / f"{hw}.json")
+
+    assert pick_baseline(None, tmp_path, "s", "cpu-intel-xeon-8t") is None  # nothing blessed
+    bless("cuda-nvidia-h100")
+    assert pick_baseline(None, tmp_path, "s", "cpu-intel-xeon-8t").hardware_key == "cuda-nvidia-h100"  # any
+    bless("cpu-amd-epyc-2t")
+    assert pick_baseline(None, tmp_path, "s", "cpu-intel-xeon-8t").hardware_key == "cpu-amd-epyc-2t"  # same type
+    bless("cpu-intel-xeon-8t")
+    assert pick_baseline(None, tmp_path, "s", "cpu-intel-xeon-8t").hardware_key == "cpu-intel-xeon-8t"  # exact
+    # a CUDA key names its GPU model, so another model is no closer than a CPU: the first file, for accuracy only
+    assert pick_baseline(None, tmp_path, "s", "cuda-nvidia-a100").hardware_key == "cpu-amd-epyc-2t"
 
 
 def test_baseline_update_pools_seeds_and_refuses_failures():
@@ -221,3 +249,19 @@ def test_cached_probe_speed_is_not_gated():
     summaries = summarise([rec("cached_features"), rec("images")])
     assert summaries["c-cached_features"].train_throughput == [] and summaries["c-images"].train_throughput == [5e4]
     assert summaries["c-cached_features"].eval_throughput == [100.0]
+
+
+def test_summarise_keeps_the_latest_record_of_a_seed_and_refuses_mixed_specs():
+    from conftest import fake_record
+
+    from sftbench.regression.summary import summarise
+
+    def rec(seed, top1, spec="h", run="r1"):
+        return fake_record(case_id="c", run_key=f"c-seed{seed}", seed=seed, spec_hash=spec, run_id=run, status="ok",
+                           metrics={"top1": top1})
+
+    # seed 0 ran twice (a resumed or repeated case): the later record wins, and seed 1 is kept
+    s = summarise([rec(0, 0.80), rec(1, 0.90), rec(0, 0.85, run="r2")])["c"]
+    assert s.accuracy == {0: 0.85, 1: 0.90}
+    with pytest.raises(SftbenchError, match=r"results for case 'c' mix two suite definitions \(spec hashes h and h2\)"):
+        summarise([rec(0, 0.80), rec(1, 0.90, spec="h2")])

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 
+import pytest
 import torch
 
 from sftbench.engine.executors import Pool, cpu_slots
@@ -90,3 +91,58 @@ def test_a_worker_lost_before_it_began_its_case_hands_the_case_to_its_replacemen
     started = _Worker(FakeProcess(-9), FakeConn(), Slot(), case=0, started=True)  # killed mid-case
     run._replace(started)
     assert [r.error.type for r in run.records] == ["WorkerDied"]
+
+
+def test_pick_executor_chooses_by_name_device_and_knobs(monkeypatch):
+    import torch
+
+    from sftbench.engine import executors
+    from sftbench.engine.executors import ExecutorChoice, Pool, pick_executor, run_serial
+    from sftbench.errors import ConfigError
+
+    cpu = torch.device("cpu")
+    assert pick_executor(ExecutorChoice(), cpu) is run_serial  # auto on a CPU: serial
+    pool = pick_executor(ExecutorChoice("auto", workers=3, threads=1), cpu)
+    assert isinstance(pool.__self__, Pool) and [s.threads for s in pool.__self__.slots] == [1, 1, 1]
+    assert isinstance(pick_executor(ExecutorChoice("pool"), cpu).__self__, Pool)
+    with pytest.raises(ConfigError, match="--executor 'threads' is unknown; use serial, pool, ray or auto"):
+        pick_executor(ExecutorChoice("threads"), cpu)
+    monkeypatch.setattr(executors.torch.cuda, "device_count", lambda: 4)  # four GPUs visible
+    gpus = pick_executor(ExecutorChoice(devices="1,3"), torch.device("cuda"))
+    assert [s.env for s in gpus.__self__.slots] == [{"CUDA_VISIBLE_DEVICES": "1"}, {"CUDA_VISIBLE_DEVICES": "3"}]
+    assert len(pick_executor(ExecutorChoice(), torch.device("cuda")).__self__.slots) == 4  # auto: every GPU
+
+
+@pytest.mark.parametrize("text", ["4", "0,x", "", "-1"])
+def test_a_device_list_outside_the_visible_gpus_is_one_sentence(text):
+    from sftbench.engine.executors import _devices
+    from sftbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"^--devices '{text}' is not a list of visible GPU indices \(0 to 3\)"):
+        _devices(text, 4)
+    assert _devices("all", 2) == [0, 1] and _devices("2,0", 4) == [2, 0]
+
+
+def test_exit_reasons_name_signals_and_codes():
+    from sftbench.engine.executors import _exit_reason
+
+    assert _exit_reason(-9) == "signal SIGKILL" and _exit_reason(-11) == "signal SIGSEGV"
+    assert _exit_reason(1) == "exit code 1" and _exit_reason(-200) == "signal 200"
+
+
+def test_workers_that_die_at_start_stop_the_pool_with_one_sentence_and_leave_no_process(tiny_suite, tmp_path,
+                                                                                          monkeypatch):
+    import multiprocessing
+
+    from sftbench.engine.executors import WorkersKeepDying
+
+    broken = tmp_path / "site"
+    broken.mkdir()
+    (broken / "sitecustomize.py").write_text("import os\nos._exit(3)\n")  # every new interpreter exits at once
+    monkeypatch.setenv("PYTHONPATH", str(broken))  # spawned workers inherit it; this process is past start-up
+    cases = expand(parse_suite(tiny_suite))
+    pool = Pool(cpu_slots(2, threads=1))
+    with pytest.raises(WorkersKeepDying, match=r"^\d+ worker processes died \(exit code 3\); run with --executor serial"):
+        pool.run(cases, Store(tmp_path / "r.jsonl"), RunOptions(torch.device("cpu")))
+    assert pool.restarts == len(cases) + 2 + 1  # gave up just past one replacement per case and slot
+    assert not multiprocessing.active_children()  # every worker it started is gone

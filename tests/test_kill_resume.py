@@ -34,14 +34,24 @@ def _holder_pid(results: Path) -> int | None:
         return None
 
 
-def _kill_at_random_moment(cmd: list[str], results: Path, delay: float) -> bool:
-    """Start a run, wait until it holds the run (imports and preflight done), then SIGKILL it after
-    `delay` seconds. True when the kill landed before the run finished by itself."""
+def _line_count(results: Path) -> int:
+    return len(results.read_text().splitlines()) if results.exists() else 0
+
+
+def _kill_at_random_moment(cmd: list[str], results: Path, rng: random.Random, case_seconds: float) -> bool:
+    """Start a run, wait until it holds the run (imports and preflight done), a quarter of the time
+    also until it has recorded one more case, then SIGKILL it a random fraction of one case's time later
+    (measured on this machine, so the kills land inside cases on a fast machine and a slow one).
+    True when the kill landed before the run finished by itself."""
+    before = _line_count(results)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while _holder_pid(results) != proc.pid and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
-    time.sleep(delay)
+    if rng.random() < 0.25:
+        while _line_count(results) == before and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 1.0) * case_seconds)  # about 0.6 cases a kill: 20 kills end inside the suite
     landed = proc.poll() is None
     if landed:
         os.kill(proc.pid, signal.SIGKILL)
@@ -62,8 +72,10 @@ def long_suite(tiny_suite, write_suite):
 
 def test_twenty_kills_lose_nothing_tear_nothing_and_change_no_metric(long_suite, tmp_path):
     out = tmp_path / "out"
+    started = time.perf_counter()
     reference = subprocess.run(_cmd(long_suite, out, "reference"), capture_output=True, text=True, timeout=600)
     assert reference.returncode == 0, reference.stderr
+    case_seconds = (time.perf_counter() - started) / 24  # an upper bound: start-up is included
     expected = {r.run_key: _comparable(r) for r in map(_record, _lines(out / "tiny" / "reference.jsonl"))}
     assert len(expected) == 24
 
@@ -71,11 +83,13 @@ def test_twenty_kills_lose_nothing_tear_nothing_and_change_no_metric(long_suite,
     while kills < KILLS:
         attempts += 1
         cmd = _cmd(long_suite, out, "killed") + (["--resume"] if results.exists() else [])
-        kills += _kill_at_random_moment(cmd, results, rng.uniform(0.0, 0.6))
+        kills += _kill_at_random_moment(cmd, results, rng, case_seconds)
         progress.append(len(_lines(results)) if results.exists() else 0)
         assert attempts < 3 * KILLS, "the run keeps finishing before the kill: make the cases longer"
     assert progress[-1] < 24, "every kill must land inside the suite, not after it"
+    assert progress == sorted(progress), "a kill lost a recorded case"
     done_before = progress[-1]
+    assert done_before > 0, "no case survived the kills: the resume below would test nothing"
     final = subprocess.run(_cmd(long_suite, out, "killed") + ["--resume"], capture_output=True, text=True,
                            timeout=600, env={**os.environ, "COLUMNS": "250"})
     assert final.returncode == 0, final.stderr

@@ -60,6 +60,16 @@ def test_golden_leaderboard(width):
     assert render(width) == (GOLDEN / f"leaderboard_w{width}.txt").read_text()
 
 
+def test_the_rendered_board_shows_the_hand_computed_numbers():
+    """Not the code's earlier output: figures worked out by hand from hand_built()."""
+    rows = {line.split()[1] + " " + line.split()[2]: line for line in render(160).splitlines()[3:8]}
+    full = rows["resnet50 full"]
+    assert "94.00±1.41 (2)" in full  # mean of 95 and 93, sample sd sqrt(2)
+    assert " 105.0 " in full and " 9.5 " in full  # mean of 100 and 110 img/s; 1,000 images in 1000/100 and 1000/110 s
+    assert "+25.00" in rows["resnet50 linear_probe"]  # 85 % against the random-init probe's 60 %
+    assert "★" not in rows["vit_small full"]  # slower and less accurate than resnet50 full: dominated
+
+
 def render_grid(width: int) -> str:
     from sftbench.report.grid import grids, markdown_grid, rich_grid
 

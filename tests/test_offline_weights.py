@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -75,3 +77,37 @@ def test_torchvision_backbone_gets_a_new_head():
     built = build_backbone(BackboneSpec(name="torchvision:resnet18", weights="random"), num_classes=7)
     assert built.model.fc.out_features == 7 and built.head_names == {"fc.weight", "fc.bias"}
     assert built.library == "torchvision" and built.input_size == 224
+
+
+def test_timm_weights_come_from_a_local_hugging_face_cache():
+    """The offline path users have after one online run: the hub cache, laid out as huggingface_hub
+    writes it (refs/main naming a snapshot), built here from a tiny model."""
+    import timm
+    from huggingface_hub import constants
+    from safetensors.torch import save_file
+
+    source = timm.create_model("test_efficientnet", num_classes=1000)
+    repo = Path(constants.HF_HUB_CACHE) / "models--timm--test_efficientnet.r160_in1k"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(snapshot / "model.safetensors"))
+    built = build_backbone(BackboneSpec(name="test_efficientnet", weights="pretrained"), num_classes=3)
+    assert built.weights_source == f"hf-cache:{snapshot / 'model.safetensors'}"
+    assert torch.equal(built.model.conv_stem.weight, source.conv_stem.weight)  # these weights, not random ones
+    assert built.model.classifier.out_features == 3
+
+
+def test_torchvision_weights_come_from_a_local_torch_home():
+    """torchvision's cache under TORCH_HOME (conftest points it at a session folder), filled here."""
+    import torchvision
+
+    source = torchvision.models.mobilenet_v3_small()
+    url = torchvision.models.get_model_weights("mobilenet_v3_small").DEFAULT.url
+    cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(source.state_dict(), cache)
+    built = build_backbone(BackboneSpec(name="torchvision:mobilenet_v3_small", weights="pretrained"), num_classes=5)
+    assert torch.equal(built.model.features[0][0].weight, source.features[0][0].weight)
+    assert built.library == "torchvision"

@@ -13,6 +13,7 @@ import torch
 from typer.testing import CliRunner
 
 from sftbench.cli import app
+from sftbench.engine.executors import cpu_slots
 from sftbench.engine.ray_executor import RayExecutor
 from sftbench.engine.runner import RunOptions
 from sftbench.results.store import Store
@@ -62,7 +63,17 @@ def read(path):
     return {r["run_key"]: r for r in map(json.loads, path.read_text().splitlines())}
 
 
-def test_serial_pool_and_ray_give_identical_records(local_ray, tiny_suite, write_suite, tmp_path):
+def test_pool_workers_honour_threads_and_otherwise_split_the_cores(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert [s.threads for s in cpu_slots(4)] == [4, 4, 4, 4]
+    assert [s.threads for s in cpu_slots(3, threads=1)] == [1, 1, 1]
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert [s.threads for s in cpu_slots(2)] == [1, 1]
+
+
+def test_serial_pool_and_ray_give_identical_records(local_ray, tiny_suite, write_suite, tmp_path, monkeypatch):
+    # a user's 4-core box, not CI's 2: unasked, the pool would give each worker 2 threads
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
     tiny_suite["defaults"]["seeds"] = [0, 1]
     tiny_suite["defaults"]["resources"] = {"cpus": 1}  # one thread per Ray task, as in serial and pool
     suite, out = write_suite(tiny_suite), tmp_path / "out"
@@ -72,7 +83,7 @@ def test_serial_pool_and_ray_give_identical_records(local_ray, tiny_suite, write
         serial = CliRunner().invoke(app, common + ["--run-id", "serial", "--executor", "serial", "--threads", "1"])
     finally:
         torch.set_num_threads(threads)
-    pool = CliRunner().invoke(app, common + ["--run-id", "pool", "--executor", "pool", "--workers", "2"])
+    pool = CliRunner().invoke(app, common + ["--run-id", "pool", "--executor", "pool", "--workers", "2", "--threads", "1"])
     on_ray = CliRunner().invoke(app, common + ["--run-id", "ray", "--executor", "ray"])
     assert serial.exit_code == pool.exit_code == on_ray.exit_code == 0, on_ray.output
     runs = [read(out / "tiny" / f"{name}.jsonl") for name in ("serial", "pool", "ray")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from conftest import fake_record
 from typer.testing import CliRunner
 
@@ -41,9 +42,13 @@ def test_a_planted_per_example_drop_is_significant_and_an_unchanged_rerun_is_not
 
 def test_without_per_example_results_the_diff_falls_back_to_seed_statistics():
     a = [fake_record(seed=s, run_key=f"c-seed{s}", case_id="c", metrics={"top1": t}) for s, t in ((0, 0.9), (1, 0.91))]
-    b = [fake_record(seed=s, run_key=f"c-seed{s}", case_id="c", metrics={"top1": t}) for s, t in ((0, 0.5), (1, 0.52))]
+    b = [fake_record(seed=s, run_key=f"c-seed{s}", case_id="c", metrics={"top1": t},
+                     throughput={"train_wall_samples_per_s": w}) for s, t, w in ((0, 0.5, 40.0), (1, 0.52, 60.0))]
+    a = [r.model_copy(update={"throughput": r.throughput.model_copy(update={"train_wall_samples_per_s": 100.0})})
+         for r in a]
     case = diff_runs(a, b).cases[0]
-    assert case.test == "welch" and case.significant and case.train_change is not None
+    assert case.test == "welch" and case.significant
+    assert case.train_change == pytest.approx(-0.5)  # median 50 img/s against 100, on the same hardware
 
 
 def _run(suite, out, run_id, seeds):

@@ -7,6 +7,7 @@ from scipy.optimize import minimize
 from scipy.stats import weightedtau
 
 from sftbench.selection import scores
+from sftbench.selection.agreement import agreement
 
 
 def brute_force_evidence(f, y):
@@ -90,3 +91,11 @@ def test_weighted_tau_reproduces_tllib_logme_on_cifar10():
     finetuned = [96.2, 97.5, 96.8, 97.7, 97.9, 97.2, 97.4, 97.4, 95.7, 96.8]
     logme = [0.293, 0.349, 0.388, 0.463, 0.469, 0.302, 0.343, 0.369, 0.291, 0.304]
     assert weightedtau(logme, finetuned).statistic == pytest.approx(0.785, abs=5e-4)
+    # and agreement(), the code users run, reports that same published tau, pick and regret
+    names = [f"m{i}" for i in range(10)]
+    result = agreement(dict(zip(names, logme)), dict(zip(names, finetuned)))
+    assert result is not None and result.candidates == 10
+    assert result.tau == pytest.approx(0.785, abs=5e-4)
+    assert (result.pick, result.best) == ("m4", "m4") and result.top1_matches and result.regret_pp == 0.0
+    assert result.tau_low <= result.tau <= result.tau_high
+    assert result.pearson == pytest.approx(np.corrcoef(logme, finetuned)[0, 1])

@@ -89,11 +89,14 @@ def test_llrd_rates_decay_geometrically_by_depth(arch):
 
 def test_gradual_unfreeze_schedule():
     b = backbone("resnet18")
-    stages = depth_stages(b)
     s = build_strategy("gradual_unfreeze", {"every": 2})
-    counts = [len(s.plan(b, e, 12).trainable - HEADS["resnet18"]) for e in range(12)]
-    expected_stages = [min(len(stages), e // 2) for e in range(12)]
-    assert counts == [sum(len(x) for x in stages[len(stages) - n:]) if n else 0 for n in expected_stages]
+    trained = [s.plan(b, e, 12).trainable - HEADS["resnet18"] for e in range(12)]
+    # resnet18's stages from the top, written out (not from depth_stages, which the strategy uses)
+    from_top = [("layer4.",), ("layer3.",), ("layer2.",), ("layer1.",), ("conv1.", "bn1.")]
+    names = all_names("resnet18")
+    for epoch, got in enumerate(trained):
+        unfrozen = from_top[:min(len(from_top), epoch // 2)]
+        assert got == {n for n in names if any(n.startswith(p) for stage in unfrozen for p in stage)}, epoch
     assert s.plan(b, 0, 12).phase == "unfrozen_0" and s.plan(b, 2, 12).phase == "unfrozen_1"
 
 
@@ -155,7 +158,12 @@ def test_bn_frozen_policy_uses_frozen_batchnorm():
     b.model = freeze_batchnorm(b.model)
     assert isinstance(b.model.bn1, FrozenBatchNorm2d)
     assert not any("bn" in n for n, _ in b.model.named_parameters())
+    before = {k: v.clone() for k, v in b.model.state_dict().items()}
     train_few_steps(b, build_strategy("full", {"bn": "frozen"}))
+    after = b.model.state_dict()
+    bn_buffers = [k for k in before if ".bn" in k or k.startswith("bn1.")]
+    assert bn_buffers and all(torch.equal(before[k], after[k]) for k in bn_buffers)  # statistics and affine fixed
+    assert not torch.equal(before["conv1.weight"], after["conv1.weight"])  # while the rest trained
 
 
 def test_a_frozen_tensor_that_changes_fails_the_case():
@@ -217,3 +225,20 @@ def test_every_registered_strategy_describes_itself():
     names = {e.name for e in STRATEGIES}
     assert names >= {"linear_probe", "full", "last_k", "bitfit", "norm_only", "lp_ft", "llrd", "gradual_unfreeze"}
     assert all(e.description for e in STRATEGIES)
+
+
+def test_the_runner_freezes_batchnorm_for_bn_frozen(tiny_suite):
+    """The `bn: frozen` wiring in the runner, not only the helper: the case trains with
+    FrozenBatchNorm2d, whose affine parameters are buffers, so fewer tensors count as parameters."""
+    from sftbench.engine.runner import RunOptions, run_case
+    from sftbench.suite.cases import expand
+    from sftbench.suite.loader import parse_suite
+
+    tiny_suite["defaults"]["epochs"] = 1
+    tiny_suite["matrix"]["strategies"] = ["full", {"name": "full", "id": "full_bnfrozen", "params": {"bn": "frozen"}}]
+    plain, frozen = (run_case(c, RunOptions(torch.device("cpu"))) for c in expand(parse_suite(tiny_suite)))
+    assert plain.ok and frozen.ok, (plain.error_message, frozen.error_message)
+    assert (plain.strategy.bn, frozen.strategy.bn) == ("train", "frozen")
+    bn_affine = sum(m.weight.numel() + m.bias.numel() for m in backbone("test_efficientnet").model.modules()
+                    if isinstance(m, torch.nn.BatchNorm2d))
+    assert bn_affine > 0 and plain.params.total - frozen.params.total == bn_affine

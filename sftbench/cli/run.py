@@ -70,7 +70,7 @@ def run(
     executor: str = typer.Option("auto", help="serial | pool | ray | auto (pool when several GPUs are visible)."),
     ray_address: Optional[str] = typer.Option(None, help="ray: the cluster to join (host:port or auto); default a local Ray."),
     workers: Optional[int] = typer.Option(None, min=1, help="pool on the CPU: worker processes (cores split)."),
-    threads: Optional[int] = typer.Option(None, min=1, help="serial: torch CPU threads (pool splits the cores itself)."),
+    threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads: serial, or per pool worker (default: the cores split between the workers)."),
     devices: Optional[str] = typer.Option(None, help="pool on GPUs: 0,1,2 or all (one worker per GPU)."),
     shard_: Optional[str] = typer.Option(None, "--shard", help="Run only shard i/N (wall-time balanced, LPT)."),
     shard_times: Optional[list[Path]] = typer.Option(None, help="Result files whose wall times balance the shards."),
@@ -90,7 +90,7 @@ def run(
     try:
         if threads:
             torch.set_num_threads(threads)  # float sums depend on the thread count: match it to compare with pool
-        records = _execute(cases, store, options, ExecutorChoice(executor, workers, devices, ray_address), resume)
+        records = _execute(cases, store, options, ExecutorChoice(executor, workers, devices, ray_address, threads), resume)
         print_summary(console, records, f"{spec.name} · run {store.run_id}")
         if check_:
             gate_options = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict, require_baseline,

@@ -37,9 +37,11 @@ class Slot:
     threads: Optional[int] = None
 
 
-def cpu_slots(workers: int) -> list[Slot]:
+def cpu_slots(workers: int, threads: Optional[int] = None) -> list[Slot]:
+    """`threads` per worker when asked (so a pool can match a serial run's float sums), else the
+    cores split evenly."""
     cores = os.cpu_count() or 1
-    return [Slot(threads=max(1, cores // workers)) for _ in range(workers)]
+    return [Slot(threads=threads or max(1, cores // workers)) for _ in range(workers)]
 
 
 def gpu_slots(devices: list[int]) -> list[Slot]:
@@ -216,6 +218,7 @@ class ExecutorChoice:
     workers: Optional[int] = None
     devices: Optional[str] = None
     ray_address: Optional[str] = None
+    threads: Optional[int] = None  # torch CPU threads of each pool worker (serial: set by the caller)
 
 
 def pick_executor(choice: ExecutorChoice, device: torch.device,
@@ -232,7 +235,7 @@ def pick_executor(choice: ExecutorChoice, device: torch.device,
         return run_serial
     if device.type == "cuda":
         return Pool(gpu_slots(_devices(choice.devices, gpus)), recorded).run
-    return Pool(cpu_slots(choice.workers or 2), recorded).run
+    return Pool(cpu_slots(choice.workers or 2, choice.threads), recorded).run
 
 
 def _devices(text: Optional[str], visible: int) -> list[int]:

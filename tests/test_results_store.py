@@ -1,0 +1,55 @@
+"""results/: the lock's refusal when the holder file is unreadable, Store.latest among several runs,
+and a results file that cannot be read."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sftbench.errors import ResultsFormatError, RunLockedError
+from sftbench.results.lock import RunLock
+from sftbench.results.store import Store, read_records
+
+HOLD = ("import sys, time; from sftbench.results.lock import RunLock; l = RunLock(__import__('pathlib').Path(sys.argv[1])); "
+        "l.acquire(); print('held', flush=True); time.sleep(60)")
+
+
+def test_a_refusal_names_the_lock_file_when_the_holder_file_is_unreadable(tmp_path):
+    results = tmp_path / "run.jsonl"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(results)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        (tmp_path / "run.jsonl.holder").write_text("not json")  # a holder file cut short or edited
+        with pytest.raises(RunLockedError) as err:
+            RunLock(results).acquire()
+        assert str(err.value) == (f"{results} is being written by another process (lock {results}.lock); wait for "
+                                  "that run to finish, or pick another --run-id")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_store_latest_is_the_most_recently_written_run(tmp_path):
+    suite_dir = tmp_path / "s"
+    suite_dir.mkdir()
+    assert Store.latest(tmp_path, "s") is None
+    now = time.time()
+    for age, name in ((300, "old"), (10, "newest"), (100, "middle")):  # written out of order on purpose
+        path = suite_dir / f"{name}.jsonl"
+        path.write_text("")
+        os.utime(path, (now - age, now - age))
+    assert Store.latest(tmp_path, "s").run_id == "newest"
+
+
+def test_an_unreadable_results_file_is_one_sentence(tmp_path):
+    missing = tmp_path / "nope.jsonl"
+    with pytest.raises(ResultsFormatError, match=r"^cannot read results file '.*nope.jsonl' \(No such file or "
+                                                   r"directory\); check the path$"):
+        list(read_records(missing))
+    folder = tmp_path / "a-folder.jsonl"
+    folder.mkdir()
+    with pytest.raises(ResultsFormatError, match=r"^cannot read results file .*\(Is a directory\)"):
+        list(read_records(folder))
