@@ -42,7 +42,9 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def test_collects_one_item_per_case_with_readable_ids(pytester, suite_dir):
-    result = pytester.runpytest_subprocess("--collect-only", "-q", "benchmarks/tiny.yaml", "--sftbench-seeds", "0,1")
+    # the suite's own order (pytest-randomly would shuffle it, so it is kept out of this subprocess)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "--collect-only", "-q", "benchmarks/tiny.yaml",
+                                           "--sftbench-seeds", "0,1")
     result.stdout.fnmatch_lines([
         "benchmarks/tiny.yaml::tiny::test_efficientnet-random-synthetic-linear_probe-seed0",
         "benchmarks/tiny.yaml::tiny::test_efficientnet-random-synthetic-linear_probe-seed1",

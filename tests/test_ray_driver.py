@@ -108,8 +108,8 @@ def test_an_unreachable_cluster_is_one_sentence_naming_the_address(tiny_suite, t
     fake = FakeRay(init_error=ConnectionError("Could not find any running Ray instance. Please specify the one"))
     with pytest.raises(ConfigError) as err:
         _run(fake, _cases(tiny_suite), tmp_path, address="10.0.0.7:6379", monkeypatch=monkeypatch)
-    assert str(err.value) == ("could not connect to the Ray cluster at '10.0.0.7:6379' (Could not find any running "
-                              "Ray instance); check --ray-address and that `ray start --head` runs there")
+    assert str(err.value) == ("could not connect to the Ray cluster at '10.0.0.7:6379' (ConnectionError: Could not find "
+                              "any running Ray instance); check --ray-address and that `ray start --head` runs there")
     assert "shutdown" not in fake.calls  # nothing was started, so nothing is stopped
 
 
