@@ -6,6 +6,7 @@ import torch
 
 from sftbench.backbones.factory import build_backbone
 from sftbench.data.features import FeatureCache
+from sftbench.errors import SftbenchWarning
 from sftbench.data.pipeline import (
     BatchPipeline,
     Preprocessing,
@@ -96,6 +97,23 @@ def test_cache_key_changes_with_weights_data_and_preprocessing(tmp_path):
     a.features(data, "d1", torch.arange(4))
     same.features(data, "d2", torch.arange(4))  # another dataset digest: another file, recomputed
     assert same.stats.computed == 4 and len(list((tmp_path / "features").glob("*.pt"))) == 2
+
+
+def test_a_cache_written_by_other_code_is_rebuilt_and_a_valid_one_is_reused(tmp_path, monkeypatch):
+    data = _images()
+    _, broken = _cache(tmp=tmp_path)
+    with monkeypatch.context() as patch:  # a regression in the code under test: eval() a no-op
+        patch.setattr(torch.nn.Module, "eval", lambda self: self)
+        stale = broken.features(data, "d1", torch.arange(20))
+    _, fixed = _cache(tmp=tmp_path)  # the same weights and preprocessing, so the same cache key
+    assert fixed.prefix == broken.prefix
+    with pytest.warns(SftbenchWarning, match="no longer matches what the backbone computes"):
+        rebuilt = fixed.features(data, "d1", torch.arange(20))
+    assert fixed.stats.computed == 20 and fixed.stats.reused == 0
+    assert not torch.allclose(rebuilt, stale, atol=1e-3)  # a real difference, so the check was needed
+    _, again = _cache(tmp=tmp_path)
+    assert torch.equal(again.features(data, "d1", torch.arange(20)), rebuilt)
+    assert again.stats.computed == 0 and again.stats.reused == 20
 
 
 def probe_suite(**train):

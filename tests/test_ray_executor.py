@@ -79,11 +79,14 @@ def test_serial_pool_and_ray_give_identical_records(local_ray, tiny_suite, write
     suite, out = write_suite(tiny_suite), tmp_path / "out"
     common = ["run", "--suite", str(suite), "--device", "cpu", "--out", str(out)]
     threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # not 1, so that a run's leaked `--threads 1` would show
     try:  # float sums depend on the thread count: every executor runs a case on one thread
         serial = CliRunner().invoke(app, common + ["--run-id", "serial", "--executor", "serial", "--threads", "1"])
+        assert torch.get_num_threads() == 2  # an in-process run gives the process its own count back
+        pool = CliRunner().invoke(app, common + ["--run-id", "pool", "--executor", "pool", "--workers", "2", "--threads", "1"])
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
-    pool = CliRunner().invoke(app, common + ["--run-id", "pool", "--executor", "pool", "--workers", "2", "--threads", "1"])
     on_ray = CliRunner().invoke(app, common + ["--run-id", "ray", "--executor", "ray"])
     assert serial.exit_code == pool.exit_code == on_ray.exit_code == 0, on_ray.output
     runs = [read(out / "tiny" / f"{name}.jsonl") for name in ("serial", "pool", "ray")]

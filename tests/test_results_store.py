@@ -32,6 +32,15 @@ def test_a_refusal_names_the_lock_file_when_the_holder_file_is_unreadable(tmp_pa
         holder.wait()
 
 
+def test_the_holder_file_is_removed_at_the_last_release_only(tmp_path):
+    lock = RunLock(tmp_path / "run.jsonl")
+    with lock:
+        with lock:  # re-entrant, as a run that holds it for its whole length and appends inside
+            pass
+        assert lock.holder_path.exists()  # an inner release leaves the holder named
+    assert not lock.holder_path.exists() and not lock.held
+
+
 def test_store_latest_is_the_most_recently_written_run(tmp_path):
     suite_dir = tmp_path / "s"
     suite_dir.mkdir()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -88,20 +90,32 @@ def run(
     store = _pick_store(out, spec.name, run_id, resume)
     console.print(f"[bold]{spec.name}[/]: {len(cases)} case(s) on {options.device} -> {store.path}")
     try:
-        if threads:
-            torch.set_num_threads(threads)  # float sums depend on the thread count: match it to compare with pool
-        records = _execute(cases, store, options, ExecutorChoice(executor, workers, devices, ray_address, threads), resume)
-        print_summary(console, records, f"{spec.name} · run {store.run_id}")
-        if check_:
-            gate_options = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict, require_baseline,
-                                       require_noise)
-            raise typer.Exit(gate(spec.name, path, cases, records, gate_options, store, options))
+        with _torch_threads(threads):  # float sums depend on the thread count: match it to compare with pool
+            records = _execute(cases, store, options, ExecutorChoice(executor, workers, devices, ray_address, threads), resume)
+            print_summary(console, records, f"{spec.name} · run {store.run_id}")
+            if check_:
+                gate_options = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict, require_baseline,
+                                           require_noise)
+                raise typer.Exit(gate(spec.name, path, cases, records, gate_options, store, options))
     except KeyboardInterrupt:
         err_console.print(f"interrupted: finished cases are kept in {store.path}; "
                           f"continue with `sftbench run --suite {suite} --resume --run-id {store.run_id}`")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if any(not r.ok for r in records):
         raise typer.Exit(ExitCode.CASE_FAILED)
+
+
+@contextmanager
+def _torch_threads(threads: Optional[int]) -> Iterator[None]:
+    """Use `threads` for the run, then give the process back its own count: an in-process caller
+    (the pytest plugin, a notebook) must not keep a run's setting, nor its hardware key."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _execute(cases: list[Case], store: Store, options: RunOptions, choice: ExecutorChoice, resume: bool) -> list[Record]:

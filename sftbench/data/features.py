@@ -29,6 +29,8 @@ from .types import ImageSet
 CACHE_VERSION = 2  # 2: features extracted in batches of one fixed shape
 HOST_FLUSH_BATCHES = 32  # extracted features move to the host in chunks, not per batch
 EXTRACT_BATCH = 64  # images per extraction batch; the last one is padded, so every batch has the same shape
+CHECK_IMAGES = 8  # cached images extracted again when a cache file is opened, to prove it still holds
+CHECK_TOLERANCE = 1e-2  # of the features' largest magnitude: thread counts and bf16 rounding stay well within
 
 
 def backbone_digest(model: nn.Module, head_names: frozenset[str]) -> str:
@@ -75,7 +77,7 @@ class FeatureCache:
     def features(self, raw: ImageSet, raw_digest: str, index: torch.Tensor) -> torch.Tensor:
         """Features (on the device) of raw.images[index], computing only what the cache lacks."""
         path = self.root / f"{self.prefix}-{raw_digest}.pt"
-        stored = self._load(path, len(raw))
+        stored = self._load(path, raw)
         have = stored["have"]
         self.stats.reused += len(index) - int((~have[index]).sum())
         missing = index[~have[index]].unique()
@@ -92,18 +94,38 @@ class FeatureCache:
                 self._save(path, stored)
         return stored["features"][index].to(self.pipeline.device)
 
-    def _load(self, path: Path, n: int) -> dict[str, Any]:
+    def _load(self, path: Path, raw: ImageSet) -> dict[str, Any]:
         """The cache file's contents, read once per case (train and val share the training file)."""
         if path not in self._loaded:
-            stored = _read_cache_file(path, n) if self.enabled and path.exists() else None
+            stored = _read_cache_file(path, len(raw)) if self.enabled and path.exists() else None
+            if stored is not None and not self._still_holds(stored, raw, path):
+                stored = None
             if stored is not None:
                 self._loaded[path] = stored
                 self.stats.files.append(path.name)
             else:
-                self._loaded[path] = {"have": torch.zeros(n, dtype=torch.bool), "features": None}
+                self._loaded[path] = {"have": torch.zeros(len(raw), dtype=torch.bool), "features": None}
                 if self.enabled:
                     self.stats.files.append(path.name)
         return self._loaded[path]
+
+    def _still_holds(self, stored: dict[str, Any], raw: ImageSet, path: Path) -> bool:
+        """Extract a few cached images again and compare. The key names the weights, preprocessing and
+        torch version, not the code that runs the backbone: a changed forward pass, a broken eval()
+        or a timm upgrade would otherwise be served stale features, hiding the regression it made."""
+        cached = stored["have"].nonzero().flatten()[:CHECK_IMAGES]
+        if not len(cached):
+            return True
+        start = time.perf_counter()
+        fresh = self._extract(raw.subset(cached), self.batch)
+        self.stats.seconds += time.perf_counter() - start
+        old = stored["features"][cached]
+        scale = float(old.abs().max()) or 1.0
+        if fresh.shape == old.shape and float((fresh - old).abs().max()) <= CHECK_TOLERANCE * scale:
+            return True
+        warnings.warn(SftbenchWarning(f"feature cache file {path} no longer matches what the backbone computes "
+                                      "(the code or a library changed); it is rebuilt"), stacklevel=4)
+        return False
 
     @torch.inference_mode()
     def _extract(self, images: ImageSet, batch_size: int) -> torch.Tensor:

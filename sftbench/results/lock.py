@@ -1,7 +1,9 @@
 """One writer per run: a file lock (`filelock`) beside the results file, and who holds it.
 
 The lock is an OS lock (flock), so a killed writer releases it at once. The holder is written to
-a side file after acquiring: it only names the holder in the refusal, it never decides anything.
+a side file after acquiring, and removed at the last release: it only names the holder in the
+refusal, it never decides anything. The empty lock file stays: unlinking it could let two writers
+lock two different files of the same name.
 """
 from __future__ import annotations
 
@@ -47,6 +49,8 @@ class RunLock:
             self.holder_path.write_text(json.dumps(holder) + "\n")
 
     def release(self) -> None:
+        if self._lock.lock_counter == 1:  # the last release: while still held, nobody else reads it
+            self.holder_path.unlink(missing_ok=True)
         self._lock.release()
 
     def __enter__(self) -> "RunLock":
