@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from . import ab, check, leaderboard, listing, rank, results, run  # noqa: F401  (each registers its commands on the app)
+from . import ab, check, history, leaderboard, listing, rank, results, run  # noqa: F401  (each registers its commands on the app)
 from .app import app
 
 

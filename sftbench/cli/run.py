@@ -26,6 +26,7 @@ from ..results.store import Store, read_records, result_files
 from ..suite.cases import Case, expand
 from ..suite.discovery import DEFAULT_SUITE, find_suite
 from ..suite.loader import load_suite
+from .history import add_results
 from .app import (
     BaselineOpt,
     JsonOpt,
@@ -76,6 +77,8 @@ def run(
     devices: Optional[str] = typer.Option(None, help="pool on GPUs: 0,1,2 or all (one worker per GPU)."),
     shard_: Optional[str] = typer.Option(None, "--shard", help="Run only shard i/N (wall-time balanced, LPT)."),
     shard_times: Optional[list[Path]] = typer.Option(None, help="Result files whose wall times balance the shards."),
+    history: Optional[Path] = typer.Option(None, "--history", help="Add this run to a history database "
+                                           "(`sftbench history`), e.g. results/history.db."),
 ) -> None:
     """Fine-tune every case of a suite and record one JSON line per case."""
     path = find_suite(suite)
@@ -93,6 +96,9 @@ def run(
         with _torch_threads(threads):  # float sums depend on the thread count: match it to compare with pool
             records = _execute(cases, store, options, ExecutorChoice(executor, workers, devices, ray_address, threads), resume)
             print_summary(console, records, f"{spec.name} · run {store.run_id}")
+            if history:  # before the gate: a run that regresses is kept too
+                _, added, _ = add_results(history, [store.path])
+                console.print(f"{history}: added {added} record(s) of run {store.run_id}", highlight=False)
             if check_:
                 gate_options = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict, require_baseline,
                                            require_noise)
