@@ -17,6 +17,8 @@ from conftest import fake_record
 from sftbench.cli import app
 from sftbench.history.changepoints import detect
 from sftbench.history.series import ENV_FIELDS, RunPoint, Series
+from sftbench.regression.baselines import AccuracyStats, Baseline, BaselineEntry, write_baseline
+from sftbench.regression.summary import RunSpeed
 
 RUNS, SEEDS = 30, 3
 STEP_CASE, SPEED_CASE, STEADY_CASE = "lite0-mnist5k-full", "lite0-mnist5k-linear_probe", "lite0-random-mnist5k-full"
@@ -194,6 +196,40 @@ def test_the_dashboard_has_every_case_and_the_change_points(history, tmp_path):
     again = cli("publish", "--db", str(db), "--out", str(site))  # an earlier dashboard may be written again
     assert again.exit_code == 0, again.output
 
+
+
+def _figures(page: Path) -> list[dict]:
+    text = page.read_text()
+    return [json.loads(part.split(";Plotly.newPlot")[0]) for part in text.split("var f=")[1:]]
+
+
+def test_case_pages_draw_the_committed_baseline_as_a_band_on_its_own_machine_only(history, tmp_path):
+    db, _ = history
+    def entry(fingerprint: str) -> BaselineEntry:
+        return BaselineEntry(spec_hash="s", accuracy=AccuracyStats(values={"0": 0.90, "1": 0.92}, n=2),
+                             env={"fingerprint_digest": fingerprint}, date="2026-10-31T02:00:00+00:00",
+                             runs=[RunSpeed(run_id="b1", train_samples_per_s=90.0),
+                                   RunSpeed(run_id="b2", train_samples_per_s=110.0)])
+    baselines = tmp_path / "baselines"
+    write_baseline(Baseline(suite="nightly", hardware_key="cpu-test-2t",
+                            cases={STEP_CASE: entry("fp1"), SPEED_CASE: entry("another-machine")}),
+                   baselines / "nightly" / "cpu-test-2t.json")
+    site = tmp_path / "site"
+    result = cli("publish", "--db", str(db), "--out", str(site), "--baselines-dir", str(baselines))
+    assert result.exit_code == 0, result.output
+    assert "3 of 12 series with a baseline band" in flat(result.output)
+    def rects(case: str) -> list[list]:
+        return [[(s["y0"], s["y1"]) for s in f["layout"]["shapes"] if s["type"] == "rect"]
+                for f in _figures(site / f"case-nightly-{case}.html")]
+    top1, train, evaluation, memory = rects(STEP_CASE)
+    assert top1 == [pytest.approx((91 - 2 ** 0.5, 91 + 2 ** 0.5))]  # mean 91 %, seed sd of 90 and 92 = sqrt(2)
+    spread = abs(np.log(110 / 90)) / 2 ** 0.5  # sd of the two runs' log speeds
+    centre = (90 * 110) ** 0.5
+    assert train == [pytest.approx((centre * np.exp(-spread), centre * np.exp(spread)))] and evaluation == memory == []
+    assert rects(SPEED_CASE) == [[pytest.approx((91 - 2 ** 0.5, 91 + 2 ** 0.5))], [], [], []]  # speed: another machine
+    assert rects(STEADY_CASE) == [[], [], [], []]  # no baseline entry
+    no_bands = cli("publish", "--db", str(db), "--out", str(site), "--baselines-dir", str(tmp_path / "none"))
+    assert no_bands.exit_code == 0 and "0 of 12 series with a baseline band" in flat(no_bands.output)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

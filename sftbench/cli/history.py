@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from ..history.changepoints import detect
 from ..history.db import DEFAULT_DB, METRICS, History
 from ..history.series import build_series
+from ..report.baseline_band import band_for, load_suite_baselines
 from ..report.dashboard import publish as write_dashboard
 from ..report.history import history_json, history_markdown, print_history
 from ..results.store import read_records, result_files
@@ -69,13 +70,17 @@ def history_show(db: Path = DbOpt, suite: Optional[str] = typer.Option(None, hel
 @user_errors
 def publish(out: Path = typer.Option(..., "--out", help="The dashboard's folder: new, empty, or an earlier dashboard."),
             db: Path = DbOpt, suite: Optional[str] = typer.Option(None, help="Only this suite."),
+            baselines_dir: Path = typer.Option(Path("baselines"), help="Committed baselines, drawn as a band "
+                                               "behind each series (absent: no band)."),
             commit_url: Optional[str] = typer.Option(None, help="Link for each point, e.g. "
                                                      "https://github.com/ORG/REPO/commit/{commit}")) -> None:
     """Write the history as a static HTML dashboard that opens from the file system."""
     series, changes = _analyse(db, suite, None, list(METRICS))
-    pages = write_dashboard(series, changes, out, commit_url)
-    console.print(f"wrote {len(pages)} page(s) to {out} ({len(changes)} change point(s)); open {pages[0]}",
-                  highlight=False)
+    baselines = load_suite_baselines(baselines_dir, {one.suite for one in series})
+    bands = {one.key: band for one in series if (band := band_for(one, baselines))}
+    pages = write_dashboard(series, changes, out, commit_url, bands=bands)
+    console.print(f"wrote {len(pages)} page(s) to {out} ({len(changes)} change point(s), {len(bands)} of "
+                  f"{len(series)} series with a baseline band from {baselines_dir}); open {pages[0]}", highlight=False)
 
 
 def _analyse(db: Path, suite: Optional[str], case: Optional[str], metrics: list[str]):

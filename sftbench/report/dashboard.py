@@ -2,8 +2,8 @@
 
 Every script is bundled (plotly's offline bundle, written once beside the pages), so the pages work
 with no network. index.html lists each case's latest figures, a sparkline and its status; one page
-per case plots every metric over runs with its seed band, change points and environment changes,
-each point linked to its commit; regressions.html lists the change points.
+per case plots every metric over runs with its seed band, the committed baseline's band, change points and
+environment changes, each point linked to its commit; regressions.html lists the change points.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from plotly.offline import get_plotlyjs
 from ..errors import SftbenchError
 from ..history.changepoints import ChangePoint
 from ..history.series import Series
+from .baseline_band import Band
 from .history import delta_text, env_text, value_text
 
 MARKER = ".sftbench-dashboard"  # a folder holding it was written by publish, and may be written again
@@ -54,19 +55,33 @@ def svg_sparkline(values: list[float], width: int = 120, height: int = 24) -> st
             f"stroke-width='1.5' points='{points}'/></svg>")
 
 
-def _figure(series: Series, changes: list[ChangePoint], commit_url: Optional[str]) -> dict[str, Any]:
+def _baseline_layers(band: Optional[Band], scale: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The committed baseline behind a plot: a grey band, its centre dotted, and its label (shapes, notes)."""
+    if band is None:
+        return [], []
+    area = {"type": "rect", "xref": "paper", "x0": 0, "x1": 1, "y0": band.low * scale, "y1": band.high * scale,
+            "fillcolor": "rgba(120,120,120,0.15)", "line": {"width": 0}, "layer": "below"}
+    middle = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": band.mid * scale, "y1": band.mid * scale,
+              "line": {"color": "#777", "width": 1, "dash": "dot"}}
+    label = {"xref": "paper", "x": 1, "xanchor": "right", "y": band.high * scale, "yanchor": "bottom",
+             "showarrow": False, "font": {"size": 9, "color": "#555"}, "text": html.escape(band.label)}
+    return [area, middle], [label]
+
+
+def _figure(series: Series, changes: list[ChangePoint], commit_url: Optional[str],
+            band: Optional[Band] = None) -> dict[str, Any]:
     scale = 100.0 if series.metric == "top1" else 1.0
     x = list(range(len(series.points)))
     mean = [p.mean * scale for p in series.points]
     sd = [(p.sd or 0.0) * scale for p in series.points]
     labels = [f"{p.run_id}<br>{(p.commit or '-')[:10]}<br>{p.date[:16]}" for p in series.points]
     links = [commit_url.format(commit=p.commit, run_id=p.run_id) if commit_url and p.commit else "" for p in series.points]
-    band = {"x": x + x[::-1], "y": [m + s for m, s in zip(mean, sd)] + [m - s for m, s in zip(mean, sd)][::-1],
-            "fill": "toself", "line": {"width": 0}, "fillcolor": "rgba(31,119,180,0.2)", "hoverinfo": "skip",
-            "name": "± seed sd", "type": "scatter"}
+    seed_band = {"x": x + x[::-1], "y": [m + s for m, s in zip(mean, sd)] + [m - s for m, s in zip(mean, sd)][::-1],
+                 "fill": "toself", "line": {"width": 0}, "fillcolor": "rgba(31,119,180,0.2)", "hoverinfo": "skip",
+                 "name": "± seed sd", "type": "scatter"}
     line = {"x": x, "y": mean, "text": labels, "customdata": links, "mode": "lines+markers", "type": "scatter",
             "name": LABELS[series.metric], "hovertemplate": "%{text}<br>%{y:.2f}<extra></extra>"}
-    shapes, notes = [], []
+    shapes, notes = _baseline_layers(band, scale)
     for change in changes:
         shapes.append({"type": "line", "x0": change.index - 0.5, "x1": change.index - 0.5, "yref": "paper", "y0": 0,
                        "y1": 1, "line": {"color": "#b00" if change.worse else "#070", "dash": "dash"}})
@@ -78,9 +93,9 @@ def _figure(series: Series, changes: list[ChangePoint], commit_url: Optional[str
                           "text": html.escape(env_text(point))[:80]})
     axis = {"tickvals": x, "ticktext": [(p.commit or p.run_id)[:7] for p in series.points], "tickangle": -45}
     title = LABELS[series.metric] + (f" · machine {series.fingerprint}" if series.fingerprint else "")
-    return {"data": [band, line], "layout": {"title": {"text": title}, "xaxis": axis, "shapes": shapes,
-                                             "annotations": notes, "height": 340, "showlegend": False,
-                                             "margin": {"b": 90}}}
+    layout = {"title": {"text": title}, "xaxis": axis, "shapes": shapes, "annotations": notes, "height": 340,
+              "showlegend": False, "margin": {"b": 90}}
+    return {"data": [seed_band, line], "layout": layout}
 
 
 _PLOT = ("<div id='{id}'></div><script>(function(){{var f={fig};Plotly.newPlot('{id}',f.data,f.layout,"
@@ -88,8 +103,10 @@ _PLOT = ("<div id='{id}'></div><script>(function(){{var f={fig};Plotly.newPlot('
          ".customdata;if(u)window.open(u,'_blank');}});}})();</script>")
 
 
-def _case_page(case: str, series: list[Series], changes: list[ChangePoint], commit_url: Optional[str]) -> str:
-    plots = [_PLOT.format(id=f"plot{i}", fig=json.dumps(_figure(s, [c for c in changes if c.series is s], commit_url)))
+def _case_page(case: str, series: list[Series], changes: list[ChangePoint], commit_url: Optional[str],
+               bands: dict[str, Band]) -> str:
+    plots = [_PLOT.format(id=f"plot{i}", fig=json.dumps(_figure(s, [c for c in changes if c.series is s], commit_url,
+                                                                bands.get(s.key))))
              for i, s in enumerate(series)]
     return _page(case, "<p><a href='index.html'>all cases</a> · <a href='regressions.html'>change points</a></p>"
                  + "".join(plots), plotly=True)
@@ -108,8 +125,9 @@ def _status(changes: list[ChangePoint]) -> str:
 
 
 def publish(series: list[Series], changes: list[ChangePoint], out: Path, commit_url: Optional[str] = None,
-            title: str = "sftbench history") -> list[Path]:
-    """Write the site into `out` (empty, new, or an earlier dashboard); the pages written."""
+            title: str = "sftbench history", bands: Optional[dict[str, Band]] = None) -> list[Path]:
+    """Write the site into `out` (empty, new, or an earlier dashboard); the pages written. `bands`: the
+    committed baseline's band per series key, drawn behind that series."""
     prepare_folder(out)
     (out / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
     by_case: dict[tuple[str, str], list[Series]] = defaultdict(list)
@@ -119,7 +137,7 @@ def publish(series: list[Series], changes: list[ChangePoint], out: Path, commit_
     for (suite, case), mine in sorted(by_case.items()):
         case_changes = [c for c in changes if c.series in mine]
         page = out / f"case-{slug(suite)}-{slug(case)}.html"
-        page.write_text(_case_page(f"{suite} · {case}", mine, case_changes, commit_url), encoding="utf-8")
+        page.write_text(_case_page(f"{suite} · {case}", mine, case_changes, commit_url, bands or {}), encoding="utf-8")
         written.append(page)
         accuracy = [s for s in mine if s.metric == "top1"]
         spark = svg_sparkline([p.mean for p in accuracy[0].points]) if accuracy else ""
