@@ -22,6 +22,7 @@ from pydantic import (
 
 from .errors import short_repr
 from .paths import SAFE_NAME
+from .sweep_spec import DEPTH, SelectSpec, SweepValues, check_strategy_sweep, sweep_lists
 
 
 class NameChecker(Protocol):
@@ -179,11 +180,24 @@ class StrategySpec(Strict):
     name: str
     id: Optional[str] = Field(None, pattern=SAFE_NAME.pattern)  # case ids are built from labels
     params: dict[str, Any] = Field(default_factory=dict)
+    # parameter -> values, e.g. {k: [1, 2, 3]}; last_k's k may be "all" (1 to the backbone's stages)
+    sweep: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweep_form(cls, sweep: dict[str, Any]) -> dict[str, Any]:
+        return sweep_lists(sweep, ("all",))
 
     @model_validator(mode="after")
     def _known_strategy(self, info: ValidationInfo) -> "StrategySpec":
+        if self.name == DEPTH:
+            if self.params or self.sweep or self.id:
+                raise ValueError("strategy 'depth' takes no params, sweep or id (it expands to linear_probe, "
+                                 "last_k k=1..n-1 and full); write those strategies out to change them")
+            return self
         if (catalog := _catalog(info)) is not None:
             catalog.check_strategy(self.name, self.params)
+            check_strategy_sweep(self.name, self.params, self.sweep, catalog.check_strategy)
         return self
 
     @property
@@ -254,7 +268,13 @@ class CaseSelector(Strict):
 class Override(Strict):
     match: CaseSelector
     set: dict[str, Any] = Field(default_factory=dict)  # training hyperparameters
+    sweep: dict[str, SweepValues] = Field(default_factory=dict)  # replaces the suite's values of these keys
     thresholds: dict[str, Any] = Field(default_factory=dict)  # regression thresholds
+
+    @field_validator("sweep", mode="before")
+    @classmethod
+    def _sweep_form(cls, sweep: Any) -> Any:
+        return sweep_lists(sweep) if isinstance(sweep, dict) else sweep
 
 
 class Suite(Strict):
@@ -266,5 +286,14 @@ class Suite(Strict):
     defaults: TrainSpec = TrainSpec()
     thresholds: Thresholds = Thresholds()
     matrix: Matrix
+    # training hyperparameters by dotted key (`optimizer.lr: [0.003, 0.01, 0.03]`): every case runs
+    # at each point of the product; ids name the values (`...-lr0.01`)
+    sweep: dict[str, SweepValues] = Field(default_factory=dict)
+    select: Optional[SelectSpec] = None  # report each sweep group's point chosen on validation
     overrides: list[Override] = Field(default_factory=list)
     exclude: list[CaseSelector] = Field(default_factory=list)
+
+    @field_validator("sweep", mode="before")
+    @classmethod
+    def _sweep_form(cls, sweep: Any) -> Any:
+        return sweep_lists(sweep) if isinstance(sweep, dict) else sweep

@@ -39,7 +39,8 @@ def error_of(data) -> str:
          "benchmarks/x.yaml: defaults.seeds: seeds [0, 0] repeat a value; list each seed once"),
         (suite_with(matrix2=1),
          "benchmarks/x.yaml: matrix2: unknown key 'matrix2' (did you mean 'matrix'?); remove it (allowed here: "
-         "baseline_seeds, defaults, description, exclude, matrix, name, overrides, requires_gpu, thresholds, version)"),
+         "baseline_seeds, defaults, description, exclude, matrix, name, overrides, requires_gpu, select, sweep, thresholds, "
+         "version)"),
         ({"matrix": suite_with()["matrix"]}, "benchmarks/x.yaml: name: required key 'name' is missing; add it"),
         (suite_with(matrix={"backbones": [{"name": "resnet18", "weights": "imagenet"}], "datasets": ["synthetic"],
                             "strategies": ["full"]}),

@@ -5,11 +5,15 @@ their top-level children in definition order. The classifier head is never part 
 """
 from __future__ import annotations
 
+import functools
+
+import torch
 from timm.models import group_parameters
 from timm.optim import param_groups_layer_decay
 from torch import nn
 
-from .factory import Backbone
+from ..schema import BackboneSpec
+from .factory import Backbone, build_backbone
 
 
 def depth_stages(backbone: Backbone) -> list[tuple[str, ...]]:
@@ -23,6 +27,19 @@ def depth_stages(backbone: Backbone) -> list[tuple[str, ...]]:
                   for child, module in model.named_children()]
         stages = [tuple(n for n in s if n not in backbone.head_names) for s in stages]
     return [s for s in stages if s]
+
+
+def count_stages(spec: BackboneSpec) -> int:
+    """The number of stages `depth_stages` finds, from the architecture alone: built on the meta
+    device without weights, so a suite can expand `last_k` sweeps and check k before anything trains."""
+    return _count_stages(spec.model_copy(update={"weights": "random"}).model_dump_json())
+
+
+@functools.lru_cache(maxsize=64)
+def _count_stages(spec_json: str) -> int:
+    with torch.device("meta"):
+        backbone = build_backbone(BackboneSpec.model_validate_json(spec_json), num_classes=2)
+    return len(depth_stages(backbone))
 
 
 def layer_decay_groups(backbone: Backbone, decay: float) -> list[tuple[str, tuple[str, ...], float]]:

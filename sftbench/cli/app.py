@@ -65,4 +65,6 @@ MarkdownOpt = Annotated[Optional[Path], typer.Option(help="Write a Markdown repo
 JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write the verdicts as JSON here (run: with --check).")]
 StrictOpt = Annotated[bool, typer.Option(help="MISSING and INCOMPARABLE cases fail the check (exit 1).")]
 RequireBaselineOpt = Annotated[bool, typer.Option(help="A case with no baseline (NEW) fails the check (exit 1); for CI.")]
+AllPointsOpt = Annotated[bool, typer.Option(help="Every sweep point as its own case, instead of each sweep "
+                                            "group's point chosen on validation (suites with `select:`).")]
 RequireNoiseOpt = Annotated[bool, typer.Option(help="Refuse (exit 2) a baseline case blessed from one seed: it has learnt no seed noise; for CI.")]

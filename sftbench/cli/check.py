@@ -31,10 +31,12 @@ from ..report.planning import print_seed_plan
 from ..report.verdicts import print_verdicts, write_reports
 from ..results.record import Record
 from ..results.store import Store
+from ..results.sweep_choice import selected
 from ..suite.cases import Case, expand
 from ..suite.discovery import DEFAULT_SUITE, find_suite
 from ..suite.loader import load_suite
 from .app import (
+    AllPointsOpt,
     BaselineOpt,
     JsonOpt,
     JunitOpt,
@@ -66,11 +68,14 @@ class GateOptions:
     strict: bool = False
     require_baseline: bool = False
     require_noise: bool = False
+    all_points: bool = False  # judge every sweep point as its own case, not each group's chosen point
 
 
 def gate(suite: str, suite_path: Path, cases: list[Case], records: list[Record], options: GateOptions,
          store: Optional[Store] = None, run_options: Optional[RunOptions] = None) -> ExitCode:
-    """Verdicts for the records (confirming regressions by re-running when asked), reports, exit code."""
+    """Verdicts for the records (confirming regressions by re-running when asked), reports, exit code.
+    A sweep with `select:` is judged by each group's point chosen on validation, under the group's id."""
+    records = selected(records, options.all_points)
     base = pick_baseline(options.baseline, default_baselines_dir(suite_path), suite, hardware_of(records))
     if options.baseline is not None and base is not None:
         ensure_covers(base, (r.case_id for r in records), suite)
@@ -108,6 +113,7 @@ def check(
     strict: StrictOpt = False,
     require_baseline: RequireBaselineOpt = False,
     require_noise: RequireNoiseOpt = False,
+    all_points: AllPointsOpt = False,
 ) -> None:
     """Compare results with the baseline: one verdict per case; exit 1 on regression, 3 on a failed case."""
     path = find_suite(suite)
@@ -115,7 +121,7 @@ def check(
     records = load_records(results or [], out, spec.name)
     cases = expand(spec, source=str(path))
     code = gate(spec.name, path, cases, records, GateOptions(baseline, 0, junit_xml, markdown, json_out, strict,
-                                                                  require_baseline, require_noise))
+                                                                  require_baseline, require_noise, all_points))
     raise typer.Exit(code)
 
 
@@ -128,13 +134,14 @@ def baseline_update(
     baselines_dir: Optional[Path] = typer.Option(None, help="Baselines root (default: baselines/ beside the suite's folder)."),
     target_drop: str = typer.Option("3pp", help="The accuracy drop the seed plan aims to catch, in percentage points."),
     require_noise: RequireNoiseOpt = False,
+    all_points: AllPointsOpt = False,
 ) -> None:
     """Write or refresh baselines/<suite>/<hardware>.json from results (all seeds of a case pooled),
     then print each case's seed plan: learnt seed sd, detectable drops, seeds needed for --target-drop."""
     path = find_suite(suite)
     spec = load_suite(path)
     target = parse_points(target_drop)
-    records = load_records(results or [], out, spec.name)
+    records = selected(load_records(results or [], out, spec.name), all_points)
     hardware_of(records)  # one hardware per blessing, as the baseline file is per hardware
     seeds = {case_id: len(s.accuracy) for case_id, s in summarise(records).items()}  # finished seeds per case
     blind = [c for c, n in seeds.items() if n < 2]

@@ -16,12 +16,14 @@ from ..report.board import SORT_KEYS, leaderboard_frame, rank
 from ..report.diff import json_diff, markdown_diff, print_diff
 from ..report.grid import csv_grid, grids, markdown_grid, rich_grid
 from ..report.leaderboard import markdown_board, print_board
+from ..report.sweep_choice import print_choices
 from ..results.record import Record
 from ..results.selection import select_runs
 from ..results.store import read_records, result_files
+from ..results.sweep_choice import choices, selected
 from ..suite.discovery import find_suite
 from ..suite.loader import load_suite
-from .app import app, console, err_console, user_errors
+from .app import AllPointsOpt, app, console, err_console, user_errors
 
 FORMATS = ("table", "markdown", "csv", "json")
 AXES = ("suite", "dataset", "strategy", "backbone")
@@ -45,12 +47,14 @@ def leaderboard(
     view: str = typer.Option("list", help="list | grid (the same as --pivot)."),
     compare: Optional[tuple[str, str]] = typer.Option(
         None, help="Diff two runs (run ids under --out, or result files): top-1 A, B, Δ, a paired test, speed."),
+    all_points: AllPointsOpt = False,
 ) -> None:
     """Rank cases: accuracy (mean ± std over seeds), transfer gain, speed, memory, Pareto front."""
     axes = _check_options(sort, fmt, group_by)
     if compare:
         return _compare(compare, suite, out, fmt)
-    records = _records(results, suite, out)
+    as_run = _records(results, suite, out)
+    records = selected(as_run, all_points)
     board = leaderboard_frame(records, all_runs)
     if dataset is not None:
         board = board[board["dataset"] == dataset]
@@ -61,6 +65,8 @@ def leaderboard(
         _print_grid(board, title, fmt)
     else:
         _print(board, title, axes, sort, fmt)
+    if fmt == "table" and not all_points:
+        print_choices(console, choices(as_run))
     _plots(board, records, title, all_runs, Plots(plot, plot_curves, plot_grid))
 
 

@@ -13,6 +13,7 @@ from ..report import rank as report
 from ..report.plots import save, score_vs_accuracy
 from ..results.selection import latest_per_run_key
 from ..results.store import read_records, result_files
+from ..results.sweep_choice import selected
 from ..selection.agreement import fine_tuned
 from ..selection.rank import Candidate, candidate_cases, rank_cases
 from ..suite.cases import expand
@@ -63,7 +64,7 @@ def _progress(candidate: Candidate) -> None:
 
 def _truth(paths: list[Path], strategy: Optional[str], labels: set[str]) -> dict[str, dict[str, float]]:
     files = result_files([p for p in paths if p.exists()])
-    records = latest_per_run_key(r for f in files for r in read_records(f))
+    records = selected(latest_per_run_key(r for f in files for r in read_records(f)))  # a sweep: its chosen points
     chosen = strategy or next((s for s in ("full", "lp_ft") if s in labels), None)
     if strategy and strategy not in labels:
         raise ConfigError(f"--truth {strategy!r} is not a strategy of the suite; use one of {sorted(labels)}")

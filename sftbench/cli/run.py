@@ -96,19 +96,25 @@ def run(
         with _torch_threads(threads):  # float sums depend on the thread count: match it to compare with pool
             records = _execute(cases, store, options, ExecutorChoice(executor, workers, devices, ray_address, threads), resume)
             print_summary(console, records, f"{spec.name} · run {store.run_id}")
-            if history:  # before the gate: a run that regresses is kept too
-                _, added, _ = add_results(history, [store.path])
-                console.print(f"{history}: added {added} record(s) of run {store.run_id}", highlight=False)
-            if check_:
-                gate_options = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict, require_baseline,
-                                           require_noise)
-                raise typer.Exit(gate(spec.name, path, cases, records, gate_options, store, options))
+            gate_options = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict, require_baseline,
+                                       require_noise) if check_ else None
+            _keep_and_judge(spec.name, path, cases, records, store, options, history, gate_options)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: finished cases are kept in {store.path}; "
                           f"continue with `sftbench run --suite {suite} --resume --run-id {store.run_id}`")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     if any(not r.ok for r in records):
         raise typer.Exit(ExitCode.CASE_FAILED)
+
+
+def _keep_and_judge(suite: str, path: Path, cases: list[Case], records: list[Record], store: Store, options: RunOptions,
+                    history: Optional[Path], gate_options: Optional[GateOptions]) -> None:
+    """Add the run to the history, then (with --check) exit with the gate's verdict."""
+    if history:  # before the gate: a run that regresses is kept too
+        _, added, _ = add_results(history, [store.path])
+        console.print(f"{history}: added {added} record(s) of run {store.run_id}", highlight=False)
+    if gate_options is not None:
+        raise typer.Exit(gate(suite, path, cases, records, gate_options, store, options))
 
 
 @contextmanager

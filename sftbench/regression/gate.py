@@ -97,7 +97,7 @@ def judge(cases: list[Case], records: list[Record], baseline: Optional[Baseline]
     family = len(baseline.cases) if baseline is not None and only is not None else None
     if baseline is not None and only is not None:
         baseline = baseline.model_copy(update={"cases": {k: v for k, v in baseline.cases.items() if k in only}})
-    thresholds = {c.case_id: c.thresholds for c in cases}
+    thresholds = {**{c.sweep_group: c.thresholds for c in cases if c.select}, **{c.case_id: c.thresholds for c in cases}}
     return check(summarise(records), baseline, thresholds, family=family)
 
 

@@ -12,6 +12,7 @@ from ..errors import ConfigError, did_you_mean, short_repr
 from ..schema import (
     BackboneSpec,
     CaseSelector,
+    SelectSpec,
     DatasetSpec,
     Matrix,
     StrategySpec,
@@ -21,6 +22,7 @@ from ..schema import (
 )
 from ..strategies.lookup import build_strategy
 from .messages import format_validation_error
+from .sweeps import Point, apply, backbone_strategies, check_keys, point_label, points
 
 SPEC_HASH_VERSION = 1
 
@@ -34,11 +36,15 @@ class Case:
     train: TrainSpec
     seed: int
     thresholds: Thresholds = field(default_factory=Thresholds, compare=False)
+    sweep: Point = ()  # the training sweep's point this case runs at (its values are in `train`)
+    select: Optional[SelectSpec] = field(default=None, compare=False)  # the suite's selection, if any
     case_id: str = field(init=False)  # without the seed: seeds of one case pool in baselines
     spec_hash: str = field(init=False)
 
     def __post_init__(self) -> None:
         case_id = f"{self.backbone.label}-{self.dataset.label}-{self.strategy.label}"
+        if self.sweep:
+            case_id += f"-{point_label(self.sweep)}"
         object.__setattr__(self, "case_id", case_id)
         object.__setattr__(self, "spec_hash", spec_hash(self.normalised_spec()))
 
@@ -58,12 +64,30 @@ class Case:
         }
 
     def to_record(self) -> dict[str, Any]:
-        return {
+        record = {
             "backbone": self.backbone.model_dump(mode="json"),
             "dataset": self.dataset.model_dump(mode="json"),
-            "strategy": self.strategy.model_dump(mode="json"),
+            "strategy": self.strategy.model_dump(mode="json", exclude={"sweep"}),
             "train": self.train.model_dump(mode="json", exclude={"seeds"}),
         }
+        if self.sweep:
+            record["sweep"] = dict(self.sweep)
+        if self.select is not None:
+            record["select"] = {"metric": self.select.metric, "over": self.select_keys, "group": self.sweep_group}
+        return record
+
+    @property
+    def select_keys(self) -> list[str]:
+        """The swept training keys this case's selection chooses over."""
+        keys = [key for key, _ in self.sweep]
+        return [key for key in keys if key in self.select.over] if self.select and self.select.over else keys
+
+    @property
+    def sweep_group(self) -> str:
+        """The case id without the keys chosen over: every point of one group competes on validation."""
+        rest = tuple((key, value) for key, value in self.sweep if key not in self.select_keys)
+        base = f"{self.backbone.label}-{self.dataset.label}-{self.strategy.label}"
+        return f"{base}-{point_label(rest)}" if rest else base
 
 
 # Fields added after hashes were first published: left out of the hash at their default, so the
@@ -118,11 +142,11 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _check_selector(selector: CaseSelector, matrix: Matrix, where: str) -> None:
+def _check_selector(selector: CaseSelector, matrix: Matrix, strategies: list[StrategySpec], where: str) -> None:
     axes = {
         "backbone": [x for b in matrix.backbones for x in (b.label, b.name)],
         "dataset": [x for d in matrix.datasets for x in (d.label, d.name)],
-        "strategy": [x for s in matrix.strategies for x in (s.label, s.name)],
+        "strategy": [x for s in [*matrix.strategies, *strategies] for x in (s.label, s.name)],
     }
     for axis, known in axes.items():
         wanted = getattr(selector, axis)
@@ -134,19 +158,42 @@ def _check_selector(selector: CaseSelector, matrix: Matrix, where: str) -> None:
                 )
 
 
-def _resolved(suite: Suite, b: BackboneSpec, d: DatasetSpec, s: StrategySpec, source: str) -> tuple[TrainSpec, Thresholds]:
+@dataclass
+class _Resolved:
+    train: TrainSpec
+    thresholds: Thresholds
+    sweep: dict[str, list[Any]]  # the suite's sweep with matching overrides' sweeps merged in
+    sweep_origin: dict[str, tuple[Any, ...]]  # where each swept key's values come from, for errors
+
+
+def _resolved(suite: Suite, b: BackboneSpec, d: DatasetSpec, s: StrategySpec, source: str) -> _Resolved:
     """Defaults with every matching override deep-merged in, in file order."""
     train, thresholds = suite.defaults.model_dump(), suite.thresholds.model_dump()
+    sweep, origin = dict(suite.sweep), {key: ("sweep",) for key in suite.sweep}
     last_train = last_thresholds = None
     for index, override in enumerate(suite.overrides):
         if _selects(override.match, b, d, s):
             train = _deep_merge(train, override.set)
             thresholds = _deep_merge(thresholds, override.thresholds)
+            sweep.update(override.sweep)
+            origin.update({key: ("overrides", index, "sweep") for key in override.sweep})
             last_train = index if override.set else last_train
             last_thresholds = index if override.thresholds else last_thresholds
-    return (_validated(TrainSpec, train, source, ("overrides", last_train, "set"), ("defaults",), last_train),
-            _validated(Thresholds, thresholds, source, ("overrides", last_thresholds, "thresholds"), ("thresholds",),
-                       last_thresholds))
+    return _Resolved(
+        _validated(TrainSpec, train, source, ("overrides", last_train, "set"), ("defaults",), last_train),
+        _validated(Thresholds, thresholds, source, ("overrides", last_thresholds, "thresholds"), ("thresholds",),
+                   last_thresholds), sweep, origin)
+
+
+def _at_point(resolved: _Resolved, point: Point, source: str) -> TrainSpec:
+    if not point:
+        return resolved.train
+    try:
+        return TrainSpec.model_validate(apply(resolved.train.model_dump(), point))
+    except ValidationError as err:
+        key = ".".join(map(str, err.errors()[0]["loc"]))
+        where = resolved.sweep_origin.get(key, ("sweep",))
+        raise ConfigError(format_validation_error(err, source, prefix=where, root=TrainSpec)) from None
 
 
 def _validated(model: Any, data: dict[str, Any], source: str, override_loc: tuple[Any, ...],
@@ -165,26 +212,48 @@ def expand(
     seeds: Optional[list[int]] = None,
     epochs: Optional[int] = None,
 ) -> list[Case]:
-    """The matrix minus excludes, with overrides applied; `seeds`/`epochs` override every case."""
-    for i, override in enumerate(suite.overrides):
-        _check_selector(override.match, suite.matrix, f"{source}: overrides[{i}].match")
-    for i, selector in enumerate(suite.exclude):
-        _check_selector(selector, suite.matrix, f"{source}: exclude[{i}]")
-    cases: list[Case] = []
+    """The matrix minus excludes, with overrides applied and sweeps expanded; `seeds`/`epochs`
+    override every case."""
     m = suite.matrix
+    strategies = {b.label: backbone_strategies(m.strategies, b, source) for b in m.backbones}
+    derived = [s for mine in strategies.values() for s in mine]
+    check_keys(suite.sweep, f"{source}: sweep")
+    for i, override in enumerate(suite.overrides):
+        _check_selector(override.match, m, derived, f"{source}: overrides[{i}].match")
+        check_keys(override.sweep, f"{source}: overrides[{i}].sweep")
+    for i, selector in enumerate(suite.exclude):
+        _check_selector(selector, m, derived, f"{source}: exclude[{i}]")
+    cases: list[Case] = []
     for b in m.backbones:
         for d in m.datasets:
-            for s in m.strategies:
+            for s in strategies[b.label]:
                 if any(_selects(x, b, d, s) for x in suite.exclude):
                     continue
-                train, thresholds = _resolved(suite, b, d, s, source)
+                resolved = _resolved(suite, b, d, s, source)
                 _check_strategy_fits_data(s, d, source)
-                if epochs is not None:
-                    train = train.model_copy(update={"epochs": epochs})
-                for seed in seeds if seeds is not None else train.seeds:
-                    cases.append(Case(suite.name, b, d, s, train, seed, thresholds))
+                for point in points(resolved.sweep):
+                    train = _at_point(resolved, point, source)
+                    if epochs is not None:
+                        train = train.model_copy(update={"epochs": epochs})
+                    for seed in seeds if seeds is not None else train.seeds:
+                        cases.append(Case(suite.name, b, d, s, train, seed, resolved.thresholds, point, suite.select))
     _check_unique(cases, source)
+    if suite.select is not None:
+        _check_selection(suite, cases, source)
     return cases
+
+
+def _check_selection(suite: Suite, cases: list[Case], source: str) -> None:
+    swept = {key for case in cases for key, _ in case.sweep}
+    for key in suite.select.over:
+        if key not in swept:
+            raise ConfigError(f"{source}: select.over: {key!r} is not swept by any case"
+                              f"{did_you_mean(key, sorted(swept))}; sweep it or leave it out of `over`")
+    for case in cases:
+        d = case.dataset
+        if d.val_size is None and (d.val_fraction == 0 or d.shots is not None):
+            raise ConfigError(f"{source}: select.metric: {suite.select.metric} needs a validation split, but "
+                              f"dataset {case.dataset.label!r} has none; give it a val_size (or, without shots, a val_fraction)")
 
 
 def _check_strategy_fits_data(strategy: StrategySpec, dataset: DatasetSpec, source: str) -> None:

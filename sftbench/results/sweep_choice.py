@@ -1,0 +1,79 @@
+"""Which sweep point each group reports: the best on the validation split, never on test.
+
+A suite with `select:` writes into each record's spec the selection metric, the keys chosen over
+and the record's sweep group (suite/cases.py). From the records alone, then, every point of a group
+is scored by its mean validation metric over its seeds, the best is chosen (ties: the first point
+in sweep order), and the chosen point's records stand for the group under the group's id. Records
+without `select` pass through unchanged.
+"""
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from .record import Record
+
+
+@dataclass(frozen=True)
+class Choice:
+    group: str
+    metric: str
+    over: list[str]
+    scores: dict[str, tuple[Optional[float], int]]  # point's case id -> (mean validation score, seeds scored)
+    chosen: Optional[str]  # the chosen point's case id; None when no point has a validation score
+    points: dict[str, dict[str, Any]]  # point's case id -> its values of the keys chosen over
+
+    @property
+    def chosen_point(self) -> dict[str, Any]:
+        return dict(self.points.get(self.chosen or "", {}))
+
+
+def _selection(record: Record) -> Optional[dict[str, Any]]:
+    return record.spec.get("select") if record.ok else None
+
+
+def _score(record: Record, metric: str) -> Optional[float]:
+    return getattr(record.metrics, metric, None) if record.metrics else None
+
+
+def choices(records: Iterable[Record]) -> dict[str, Choice]:
+    """Each sweep group's choice (group id -> Choice), from the records that carry a selection."""
+    groups: dict[str, list[Record]] = {}
+    for record in records:
+        if (select := _selection(record)) is not None:
+            groups.setdefault(select["group"], []).append(record)
+    return {group: _choose(group, mine) for group, mine in groups.items()}
+
+
+def _choose(group: str, records: list[Record]) -> Choice:
+    select = records[0].spec["select"]
+    by_point: dict[str, list[Record]] = {}
+    for record in records:
+        by_point.setdefault(record.case_id, []).append(record)
+    scores: dict[str, tuple[Optional[float], int]] = {}
+    for case_id, mine in by_point.items():
+        values = [v for v in (_score(r, select["metric"]) for r in mine) if v is not None]
+        scores[case_id] = (statistics.fmean(values) if values else None, len(values))
+    scored = [case_id for case_id, (mean, _) in scores.items() if mean is not None]
+    chosen = max(scored, key=lambda case_id: scores[case_id][0]) if scored else None  # max keeps the first of ties
+    points = {case_id: {k: v for k, v in mine[0].spec.get("sweep", {}).items() if k in select["over"]}
+              for case_id, mine in by_point.items()}
+    return Choice(group, select["metric"], list(select["over"]), scores, chosen, points)
+
+
+def selected(records: list[Record], all_points: bool = False) -> list[Record]:
+    """The records that stand for each case: the chosen point's, under its group's id (`all_points`:
+    every record as run, each point under its own id)."""
+    if all_points:
+        return list(records)
+    chosen = {choice.chosen: group for group, choice in choices(records).items() if choice.chosen}
+    out = []
+    for record in records:
+        if _selection(record) is None:
+            out.append(record)
+        elif record.case_id in chosen:
+            group = chosen[record.case_id]
+            out.append(record.model_copy(update={"case_id": group, "run_key": f"{group}-seed{record.seed}"}))
+    return out
