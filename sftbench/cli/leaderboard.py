@@ -13,6 +13,7 @@ from .. import options as shared
 from ..errors import ConfigError
 from ..regression.diff import diff_runs
 from ..report.board import SORT_KEYS, leaderboard_frame, rank
+from ..report.depth import depth_curves, markdown_depth, rich_depth
 from ..report.diff import json_diff, markdown_diff, print_diff
 from ..report.grid import csv_grid, grids, markdown_grid, rich_grid
 from ..report.leaderboard import markdown_board, print_board
@@ -48,6 +49,9 @@ def leaderboard(
     compare: Optional[tuple[str, str]] = typer.Option(
         None, help="Diff two runs (run ids under --out, or result files): top-1 A, B, Δ, a paired test, speed."),
     all_points: AllPointsOpt = False,
+    depth: bool = typer.Option(False, "--depth", help="The depth curve per backbone × dataset: top-1 from the probe "
+                               "through last_k to full, train time, and the shallowest depth within the seed noise."),
+    plot_depth: Optional[Path] = typer.Option(None, help="Write the depth curves as a PNG here."),
 ) -> None:
     """Rank cases: accuracy (mean ± std over seeds), transfer gain, speed, memory, Pareto front."""
     axes = _check_options(sort, fmt, group_by)
@@ -55,6 +59,8 @@ def leaderboard(
         return _compare(compare, suite, out, fmt)
     as_run = _records(results, suite, out)
     records = selected(as_run, all_points)
+    if depth or plot_depth:
+        return _depth(records, fmt, depth, plot_depth)
     board = leaderboard_frame(records, all_runs)
     if dataset is not None:
         board = board[board["dataset"] == dataset]
@@ -68,6 +74,23 @@ def leaderboard(
     if fmt == "table" and not all_points:
         print_choices(console, choices(as_run))
     _plots(board, records, title, all_runs, Plots(plot, plot_curves, plot_grid))
+
+
+def _depth(records: list[Record], fmt: str, show: bool, plot: Optional[Path]) -> None:
+    curves = depth_curves(records)
+    if not curves:
+        raise ConfigError("no backbone × dataset in these results has two depths (linear_probe, last_k, full); "
+                          "run a suite with the `depth` strategy entry, e.g. benchmarks/depth.yaml")
+    if show and fmt == "markdown":
+        console.print("\n".join(markdown_depth(c) for c in curves), markup=False, highlight=False, soft_wrap=True)
+    elif show:
+        for curve in curves:
+            console.print(rich_depth(curve))
+    if plot:
+        from ..report import plots as draw  # deferred: matplotlib is heavy
+
+        draw.save(draw.depth_plot(curves, "depth: how many stages to fine-tune"), plot)
+        console.print(f"plot: {plot}")
 
 
 def _grid_view(view: str) -> bool:

@@ -136,3 +136,36 @@ def score_vs_accuracy(frame: pd.DataFrame, title: str) -> Any:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def depth_plot(curves: list[Any], title: str) -> Any:
+    """Per backbone × dataset: top-1 (seed sd band) against the fraction of parameters trained, the
+    train time on a second axis; last_k points labelled by k, other strategies by name."""
+    fig, axes = _panels(len(curves))
+    for ax, curve in zip(axes, curves):
+        ordered = [p for p in curve.points if p.depth is not None]
+        x = [100 * p.trainable_fraction for p in ordered]
+        mean = [100 * p.mean for p in ordered]
+        sd = [100 * (p.sd or 0.0) for p in ordered]
+        ax.plot(x, mean, "o-", color="tab:blue", label="top-1 (depth 0 … full)")
+        ax.fill_between(x, [m - s for m, s in zip(mean, sd)], [m + s for m, s in zip(mean, sd)], color="tab:blue",
+                        alpha=0.2)
+        for point in curve.points:
+            ax.annotate(str(point.depth) if point.depth is not None else point.label,
+                        (100 * point.trainable_fraction, 100 * point.mean), textcoords="offset points", xytext=(3, 4),
+                        fontsize=7)
+            if point.depth is None:
+                ax.errorbar(100 * point.trainable_fraction, 100 * point.mean, yerr=100 * (point.sd or 0.0), fmt="s",
+                            color="tab:green", capsize=3)
+        cost = ax.twinx()
+        timed = [p for p in ordered if p.train_s is not None]
+        cost.plot([100 * p.trainable_fraction for p in timed], [p.train_s for p in timed], "x--", color="tab:red")
+        cost.set_ylabel("train wall time (s)", color="tab:red", fontsize=8)
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlabel("parameters trained (%, symlog)", fontsize=8)
+        ax.set_ylabel("test top-1 (%)")
+        ax.set_title(f"{curve.backbone} · {curve.dataset}", fontsize=10)
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
