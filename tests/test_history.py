@@ -252,3 +252,11 @@ def test_the_dashboard_renders_in_headless_chromium_without_console_errors(histo
 
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[0] > 500 and len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50  # not blank
+
+
+def test_a_run_from_an_edited_working_tree_keeps_its_dirty_mark_in_tables_and_pages():
+    from sftbench.report.history import commit_text
+
+    assert commit_text("fc3e31ffc4d68308c3b2d725f547760e71799da3-dirty") == "fc3e31ffc4-dirty"
+    assert commit_text("fc3e31ffc4d68308c3b2d725f547760e71799da3") == "fc3e31ffc4"
+    assert commit_text(None) == "-"

@@ -20,7 +20,7 @@ from ..errors import SftbenchError
 from ..history.changepoints import ChangePoint
 from ..history.series import Series
 from .baseline_band import Band
-from .history import delta_text, env_text, value_text
+from .history import commit_text, delta_text, env_text, value_text
 
 MARKER = ".sftbench-dashboard"  # a folder holding it was written by publish, and may be written again
 LABELS = {"top1": "top-1 %", "train_throughput": "train img/s", "eval_throughput": "eval img/s", "peak_mb": "peak MB"}
@@ -74,7 +74,7 @@ def _figure(series: Series, changes: list[ChangePoint], commit_url: Optional[str
     x = list(range(len(series.points)))
     mean = [p.mean * scale for p in series.points]
     sd = [(p.sd or 0.0) * scale for p in series.points]
-    labels = [f"{p.run_id}<br>{(p.commit or '-')[:10]}<br>{p.date[:16]}" for p in series.points]
+    labels = [f"{p.run_id}<br>{commit_text(p.commit)}<br>{p.date[:16]}" for p in series.points]
     links = [commit_url.format(commit=p.commit, run_id=p.run_id) if commit_url and p.commit else "" for p in series.points]
     seed_band = {"x": x + x[::-1], "y": [m + s for m, s in zip(mean, sd)] + [m - s for m, s in zip(mean, sd)][::-1],
                  "fill": "toself", "line": {"width": 0}, "fillcolor": "rgba(31,119,180,0.2)", "hoverinfo": "skip",
@@ -91,11 +91,18 @@ def _figure(series: Series, changes: list[ChangePoint], commit_url: Optional[str
         if point.env_change:
             notes.append({"x": i, "yref": "paper", "y": -0.18, "showarrow": False, "font": {"size": 9},
                           "text": html.escape(env_text(point))[:80]})
-    axis = {"tickvals": x, "ticktext": [(p.commit or p.run_id)[:7] for p in series.points], "tickangle": -45}
+    # zeroline off: at x = 0 plotly draws it as a vertical rule through the first run
+    axis = {"tickvals": x, "ticktext": [_tick(p) for p in series.points], "tickangle": -45, "zeroline": False}
     title = LABELS[series.metric] + (f" · machine {series.fingerprint}" if series.fingerprint else "")
     layout = {"title": {"text": title}, "xaxis": axis, "shapes": shapes, "annotations": notes, "height": 340,
               "showlegend": False, "margin": {"b": 90}}
     return {"data": [seed_band, line], "layout": layout}
+
+
+def _tick(point: Any) -> str:
+    if not point.commit:
+        return point.run_id[:7]
+    return point.commit[:7] + ("*" if point.commit.endswith("-dirty") else "")
 
 
 _PLOT = ("<div id='{id}'></div><script>(function(){{var f={fig};Plotly.newPlot('{id}',f.data,f.layout,"
@@ -152,8 +159,8 @@ def publish(series: list[Series], changes: list[ChangePoint], out: Path, commit_
                      encoding="utf-8")
     regressions = out / "regressions.html"
     items = "".join(f"<tr><td>{html.escape(c.series.case_id)}</td><td>{c.series.metric}</td><td>{delta_text(c)}</td>"
-                    f"<td>{c.p_value:.2g}</td><td>{html.escape(c.last_good.run_id)} ({(c.last_good.commit or '-')[:10]})"
-                    f"</td><td>{html.escape(c.first_bad.run_id)} ({(c.first_bad.commit or '-')[:10]})</td>"
+                    f"<td>{c.p_value:.2g}</td><td>{html.escape(c.last_good.run_id)} ({commit_text(c.last_good.commit)})"
+                    f"</td><td>{html.escape(c.first_bad.run_id)} ({commit_text(c.first_bad.commit)})</td>"
                     f"<td>{html.escape(env_text(c.first_bad))}</td></tr>" for c in changes)
     regressions.write_text(_page("change points", "<p><a href='index.html'>all cases</a></p><table><tr><th>case</th>"
                                  "<th>metric</th><th>delta</th><th>p</th><th>last good</th><th>first bad</th>"

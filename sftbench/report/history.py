@@ -21,6 +21,13 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(BARS[min(len(BARS) - 1, int((v - low) / span * len(BARS)))] for v in values)
 
 
+def commit_text(commit: str | None) -> str:
+    """The commit's first 10 digits, keeping the `-dirty` mark of a run from an edited working tree."""
+    if not commit:
+        return "-"
+    return commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
 def value_text(series: Series, point: RunPoint) -> str:
     scale, unit = (100.0, " %") if series.metric == "top1" else (1.0, "")
     sd = f" ± {point.sd * scale:.2f}" if point.sd is not None else ""
@@ -43,7 +50,7 @@ def change_text(change: ChangePoint) -> str:
 
 def _rows(series: Series, changes: list[ChangePoint]) -> list[list[str]]:
     at = {c.index: c for c in changes}
-    return [[p.run_id, (p.commit or "-")[:10], p.date[:16], value_text(series, p), env_text(p),
+    return [[p.run_id, commit_text(p.commit), p.date[:16], value_text(series, p), env_text(p),
              change_text(at[i]) if i in at else ""] for i, p in enumerate(series.points)]
 
 
