@@ -226,3 +226,30 @@ def test_a_swept_suite_runs_and_its_chosen_points_are_blessed_and_checked(tiny_s
     assert check.exit_code == 0, check.output
     verdicts = json.loads((tmp_path / "v.json").read_text())
     assert sorted(v["case_id"] for v in verdicts["verdicts"]) == groups
+    _a_moved_choice_is_reported_and_a_changed_sweep_is_incomparable(runner, path, out, blessed_file, tmp_path)
+
+
+def _a_moved_choice_is_reported_and_a_changed_sweep_is_incomparable(runner, path, out, blessed_file, tmp_path):
+    import json
+
+    blessed = {k: v["sweep_point"] for k, v in json.loads(blessed_file.read_text())["cases"].items()}
+    assert all(point.keys() == {"optimizer.lr"} and point["optimizer.lr"] in (0.001, 0.05) for point in blessed.values())
+    records = [json.loads(line) for line in (out / "tiny" / "r1.jsonl").read_text().splitlines()]
+    for record in records:  # the learning rate not chosen at bless time is now the better on validation
+        was_chosen = record["spec"]["sweep"] == blessed[record["spec"]["select"]["group"]]
+        record["metrics"]["val_top1"] = 0.0 if was_chosen else 1.0
+    moved = tmp_path / "moved.jsonl"
+    moved.write_text("".join(json.dumps(r) + "\n" for r in records))
+    check = runner.invoke(app, ["check", "--results", str(moved), "--suite", str(path), "--baseline", str(blessed_file), "--json", str(tmp_path / "m.json")])
+    assert (tmp_path / "m.json").exists(), check.output
+    verdicts = json.loads((tmp_path / "m.json").read_text())["verdicts"]
+    assert {v["status"] for v in verdicts} & {"INCOMPARABLE", "NEW", "MISSING"} == set(), check.output
+    for verdict in verdicts:
+        old = blessed[verdict["case_id"]]["optimizer.lr"]
+        new = 0.001 if old == 0.05 else 0.05
+        assert verdict["reason"].endswith(f"; the chosen sweep point moved from optimizer.lr={old} (baseline) to "
+                                          f"optimizer.lr={new}"), verdict["reason"]
+    one_point = tmp_path / "one_point.jsonl"  # the same groups from a sweep of one learning rate: a new definition
+    one_point.write_text("".join(json.dumps(r) + "\n" for r in records if r["spec"]["sweep"]["optimizer.lr"] == 0.001))
+    runner.invoke(app, ["check", "--results", str(one_point), "--suite", str(path), "--baseline", str(blessed_file), "--json", str(tmp_path / "o.json")])
+    assert {v["status"] for v in json.loads((tmp_path / "o.json").read_text())["verdicts"]} == {"INCOMPARABLE"}

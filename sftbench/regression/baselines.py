@@ -50,6 +50,7 @@ class BaselineEntry(_Part):
     env: dict[str, Any] = Field(default_factory=dict)
     date: str = ""
     runs: list[RunSpeed] = Field(default_factory=list)  # schema 3: one per blessed run
+    sweep_point: dict[str, Any] = Field(default_factory=dict)  # a swept group's chosen point when blessed
 
     @property
     def accuracy_values(self) -> list[float]:
@@ -125,6 +126,7 @@ def entry_from_summary(summary: CaseSummary) -> BaselineEntry:
         env={k: env.get(k) if env else None for k in ENV_KEYS},
         date=utc_now(),
         runs=summary.runs,
+        sweep_point=summary.sweep_point,
     )
 
 

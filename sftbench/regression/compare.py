@@ -64,6 +64,18 @@ def check(current: dict[str, CaseSummary], baseline: Optional[Baseline],
                               baseline_n=entry.accuracy.n) for case_id, entry in entries.items() if case_id not in current]
 
 
+def _point_text(point: dict) -> str:
+    return ", ".join(f"{key}={value}" for key, value in sorted(point.items()))
+
+
+def _moved_point(entry: BaselineEntry, summary: CaseSummary) -> str:
+    """A swept group that chose another point than when it was blessed: said, never hidden."""
+    if not entry.sweep_point or entry.sweep_point == summary.sweep_point:
+        return ""
+    return (f"; the chosen sweep point moved from {_point_text(entry.sweep_point)} (baseline) to "
+            f"{_point_text(summary.sweep_point)}")
+
+
 def _decide(pending: dict[str, tuple[CaseSummary, BaselineEntry, Thresholds, MetricCheck]],
             baseline: Optional[Baseline], family: int) -> dict[str, Verdict]:
     tested = [case_id for case_id, (*_, acc) in pending.items() if acc.p_value is not None]
@@ -79,5 +91,6 @@ def _decide(pending: dict[str, tuple[CaseSummary, BaselineEntry, Thresholds, Met
         cur = Machine(summary.hardware_key, summary.runs, summary.env.get("fingerprint") if summary.env else None)
         checks += speed_checks(base, cur, t, noise)
         status, reason = _combine(checks)
+        reason += _moved_point(entry, summary)
         out[case_id] = Verdict(case_id, status, reason, checks, entry.accuracy.n, len(summary.accuracy))
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict
 
@@ -65,6 +65,7 @@ class CaseSummary:
     env: Optional[Environment] = None
     labels: Optional[Labels] = None
     runs: list[RunSpeed] = field(default_factory=list)  # one per run that finished the case, in order
+    sweep_point: dict[str, Any] = field(default_factory=dict)  # a chosen sweep point's values of the keys chosen over
 
     @property
     def failed(self) -> bool:
@@ -75,6 +76,11 @@ class CaseSummary:
         return [self.accuracy[s] for s in sorted(self.accuracy)]
 
 
+def _sweep_point(record: Record) -> dict[str, Any]:
+    over = (record.spec.get("select") or {}).get("over", [])
+    return {k: v for k, v in record.spec.get("sweep", {}).items() if k in over}
+
+
 def summarise(records: Iterable[Record]) -> dict[str, CaseSummary]:
     """case_id -> summary over the latest record of every seed."""
     records = list(records)
@@ -82,7 +88,8 @@ def summarise(records: Iterable[Record]) -> dict[str, CaseSummary]:
     for r in latest_per_run_key(records):
         s = summaries.get(r.case_id)
         if s is None:
-            s = summaries[r.case_id] = CaseSummary(r.case_id, r.spec_hash, r.hardware_key, env=r.env, labels=r.labels)
+            s = summaries[r.case_id] = CaseSummary(r.case_id, r.spec_hash, r.hardware_key, env=r.env, labels=r.labels,
+                                                   sweep_point=_sweep_point(r))
         if r.spec_hash != s.spec_hash:
             raise SftbenchError(
                 f"results for case {r.case_id!r} mix two suite definitions (spec hashes {s.spec_hash} and "

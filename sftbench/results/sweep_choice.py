@@ -5,9 +5,14 @@ and the record's sweep group (suite/cases.py). From the records alone, then, eve
 is scored by its mean validation metric over its seeds, the best is chosen (ties: the first point
 in sweep order), and the chosen point's records stand for the group under the group's id. Records
 without `select` pass through unchanged.
+
+The chosen records carry the group's spec hash, a digest of every point's hash: a run that chose
+another point of the same sweep is still comparable with its baseline (and the move is reported
+there), while a changed sweep is a changed definition.
 """
 from __future__ import annotations
 
+import hashlib
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +29,7 @@ class Choice:
     scores: dict[str, tuple[Optional[float], int]]  # point's case id -> (mean validation score, seeds scored)
     chosen: Optional[str]  # the chosen point's case id; None when no point has a validation score
     points: dict[str, dict[str, Any]]  # point's case id -> its values of the keys chosen over
+    spec_hash: str = ""  # the whole sweep's: a digest of its points' spec hashes
 
     @property
     def chosen_point(self) -> dict[str, Any]:
@@ -60,7 +66,8 @@ def _choose(group: str, records: list[Record]) -> Choice:
     chosen = max(scored, key=lambda case_id: scores[case_id][0]) if scored else None  # max keeps the first of ties
     points = {case_id: {k: v for k, v in mine[0].spec.get("sweep", {}).items() if k in select["over"]}
               for case_id, mine in by_point.items()}
-    return Choice(group, select["metric"], list(select["over"]), scores, chosen, points)
+    digest = hashlib.sha256(" ".join(sorted({r.spec_hash for r in records})).encode()).hexdigest()[:16]
+    return Choice(group, select["metric"], list(select["over"]), scores, chosen, points, digest)
 
 
 def selected(records: list[Record], all_points: bool = False) -> list[Record]:
@@ -68,12 +75,13 @@ def selected(records: list[Record], all_points: bool = False) -> list[Record]:
     every record as run, each point under its own id)."""
     if all_points:
         return list(records)
-    chosen = {choice.chosen: group for group, choice in choices(records).items() if choice.chosen}
+    chosen = {choice.chosen: choice for choice in choices(records).values() if choice.chosen}
     out = []
     for record in records:
         if _selection(record) is None:
             out.append(record)
         elif record.case_id in chosen:
-            group = chosen[record.case_id]
-            out.append(record.model_copy(update={"case_id": group, "run_key": f"{group}-seed{record.seed}"}))
+            choice = chosen[record.case_id]
+            out.append(record.model_copy(update={"case_id": choice.group, "run_key": f"{choice.group}-seed{record.seed}",
+                                                 "spec_hash": choice.spec_hash}))
     return out
