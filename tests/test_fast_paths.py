@@ -182,3 +182,38 @@ def test_a_damaged_feature_cache_file_is_rebuilt_with_a_warning(tmp_path, damage
     with pytest.warns(SftbenchWarning, match="feature cache file .* is unreadable .*; it is rebuilt"):
         rebuilt = again.features(data, "d1", torch.arange(20))
     assert again.stats.computed == 20 and torch.equal(rebuilt, expected)
+
+
+def test_last_k_on_a_cached_frozen_prefix_matches_the_image_path():
+    """last_k trains on its frozen prefix's cached output (engine/prefix.py): the same losses, top-1
+    and per-example results as the image path; full and bitfit have no frozen prefix and keep images."""
+    strategies = [{"name": "last_k", "params": {"k": 1}}, {"name": "last_k", "params": {"k": 3}}, "full", "bitfit"]
+    suites = [probe_suite(feature_cache=cache) for cache in (True, False)]
+    for data in suites:
+        data["matrix"]["strategies"] = strategies
+    for fast_case, slow_case in zip(*(expand(parse_suite(data)) for data in suites)):
+        fast, slow = run_case(fast_case, CPU), run_case(slow_case, CPU)
+        assert fast.status == slow.status == "ok", (fast.error, slow.error)
+        expected = "cached_prefix" if fast_case.strategy.name == "last_k" else "images"
+        assert [p["train_path"] for p in fast.strategy.plans] == [expected], fast_case.case_id
+        assert [p["train_path"] for p in slow.strategy.plans] == ["images"]
+        for a, b in zip(fast.history, slow.history, strict=True):
+            assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4, abs=1e-5), fast_case.case_id
+            assert a["val_top1"] == b["val_top1"]
+        assert fast.metrics.top1 == slow.metrics.top1
+
+
+def test_the_prefix_boundary_is_the_first_all_trainable_module_after_frozen_ones_only():
+    from torch import nn
+
+    from sftbench.engine.prefix import find_boundary
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sequential(nn.Conv2d(4, 4, 1), nn.ReLU()), nn.Flatten(),
+                          nn.LazyLinear(2))
+    example = torch.zeros(1, 3, 8, 8)
+    model(example)
+    names = [n for n, _ in model.named_parameters()]
+    assert find_boundary(model, {n for n in names if not n.startswith("0.")}, example) == "1"
+    assert find_boundary(model, {n for n in names if n.startswith("3.")}, example) == "3"
+    assert find_boundary(model, set(names), example) is None  # nothing frozen before: no prefix to cache
+    assert find_boundary(model, {"0.bias", "3.weight", "3.bias"}, example) is None  # a trainable bias up front

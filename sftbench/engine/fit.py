@@ -25,6 +25,7 @@ from .divergence import DivergenceWatch
 from .evaluate import accuracy, autocast, evaluate
 from .modes import apply_plan
 from .optim import build_optimizer, describe_plan, lr_factor, set_lr
+from .prefix import PrefixShortcut, prefix_shortcut
 from .probe import head_accuracy, lbfgs_solve
 from .timing import MemoryMeter, Stopwatch
 from .verify import FrozenSnapshot, check_optimizer
@@ -60,7 +61,7 @@ class FitResult:
     timed_train_seconds: float = 0.0
     train_windows: list[float] = field(default_factory=list)  # samples/s per timing window
     steps: int = 0
-    train_path: str = "images"  # images | cached_features (of the last phase)
+    train_path: str = "images"  # images | cached_features | cached_prefix (of the last phase)
     history: list[dict[str, Any]] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)
 
@@ -131,6 +132,7 @@ class _SgdLoop:
         self.watch = DivergenceWatch(device)
         self.result = FitResult()
         self.phase: Optional[_Phase] = None
+        self.shortcut: Optional[PrefixShortcut] = None
         self.step = 0
         self.warm_pending = True
         timed_steps = self.steps_per_epoch * self.cfg.epochs - self.cfg.timing_warmup_steps
@@ -144,6 +146,7 @@ class _SgdLoop:
             self._train_epoch(epoch)
         if self.phase is not None:
             self.phase.snapshot.verify(self.backbone.model, self.config.strategy_name)
+        self._drop_shortcut()
         self.result.steps = self.step
         self.result.timed_train_samples, self.result.timed_train_seconds = self.clock.samples, self.clock.seconds
         self.result.train_samples_per_s = self.clock.throughput
@@ -163,6 +166,7 @@ class _SgdLoop:
                                          "L-BFGS probe must be the whole run (its plan from epoch 0)")
         if self.phase is not None:
             self.phase.snapshot.verify(model, name)
+        self._drop_shortcut()
         apply_plan(model, plan)
         if self.config.memory is not None:
             self.config.memory.new_phase()  # new trainable set: new gradients and optimizer state
@@ -181,7 +185,8 @@ class _SgdLoop:
         self.result.plans.append({**describe_plan(model, plan, epoch, self.cfg.optimizer.lr), "train_path": path})
 
     def _inputs(self, plan: TrainPlan) -> tuple[Callable[[], Iterator[Any]], Forward, Callable[[], Optional[float]], str]:
-        """Cached features through the head (probe phases without augmentation), else images."""
+        """Cached features through the head (probe phases without augmentation), a cached frozen prefix
+        into the trainable rest (prefix.py), else images."""
         cfg, data, pipeline = self.cfg, self.data, self.pipeline
         if plan.probe and cfg.feature_cache and data.features is not None and pipeline.prep.augment == "none":
             head = self.backbone.model.get_submodule(self.backbone.head_module)
@@ -194,9 +199,28 @@ class _SgdLoop:
                 return None
             return accuracy(evaluate(self.backbone.model, data.val, pipeline, cfg, self.forward, self.config.memory))
 
+        if self._prefix_allowed(plan):
+            found = prefix_shortcut(self.backbone.model, self.forward, set(plan.trainable), data.train, pipeline,
+                                    cfg.eval_batch_size or 2 * cfg.batch_size, lambda: autocast(self.device, cfg.precision))
+            if found is not None:
+                self.shortcut, xa, ya = found
+                return (lambda: _feature_batches(xa, ya, cfg, self.generator), self.shortcut.forward, val_images,
+                        "cached_prefix")
         return (lambda: pipeline.batches(data.train, cfg.batch_size, shuffle=True, generator=self.generator,
                                          augment=True, drop_last=True, max_steps=cfg.max_steps_per_epoch),
                 self.forward, val_images, "images")
+
+    def _prefix_allowed(self, plan: TrainPlan) -> bool:
+        """A frozen prefix is cached where it is exact and pays: no augmentation, no compiled model,
+        no step cap (a smoke run would cache a whole split to train a few steps)."""
+        cfg = self.cfg
+        return (cfg.feature_cache and self.pipeline.prep.augment == "none" and not cfg.compile
+                and cfg.max_steps_per_epoch is None)
+
+    def _drop_shortcut(self) -> None:
+        if self.shortcut is not None:
+            self.shortcut.close()
+            self.shortcut = None
 
     def _train_epoch(self, epoch: int) -> None:
         phase, cfg = self.phase, self.cfg
