@@ -65,6 +65,9 @@ class Baseline(_Part):
 
     def to_json(self) -> str:
         data = {"schema_version": BASELINE_SCHEMA_VERSION, **self.model_dump(mode="json")}
+        for entry in data["cases"].values():  # only a swept group's entry names its chosen point
+            if not entry["sweep_point"]:
+                del entry["sweep_point"]
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
