@@ -52,6 +52,29 @@ def test_cli_run_writes_one_complete_record_per_case(tiny_suite, write_suite, tm
     assert "tiny · run r1" in result.output
 
 
+def test_the_data_path_is_timed_on_its_own_and_a_slower_one_shows(tiny_suite, monkeypatch):
+    """Trains the tiny suite twice (6 steps of 16 images): the host's wait for each batch is measured."""
+    import time
+
+    from sftbench.data.pipeline import BatchPipeline
+
+    case = expand(parse_suite(tiny_suite))[1]  # the full fine-tune trains on images
+    quick = run_case(case, CPU).throughput
+    assert quick.train_path == "images" and len(quick.data_windows) == len(quick.train_windows) > 0
+    # the data path is part of every timed step, so it delivers samples at least as fast as the steps do
+    assert quick.data_samples_per_s >= quick.train_samples_per_s
+    transform = BatchPipeline.transform
+
+    def slow(self, images, augment, generator=None):
+        time.sleep(0.05)
+        return transform(self, images, augment, generator)
+
+    monkeypatch.setattr(BatchPipeline, "transform", slow)
+    slowed = run_case(case, CPU).throughput
+    assert slowed.data_samples_per_s <= 16 / 0.05  # batches of 16: never faster than the sleep allows
+    assert slowed.data_samples_per_s < quick.data_samples_per_s / 2
+
+
 def test_same_seed_twice_gives_identical_metrics(tiny_suite):
     case = expand(parse_suite(tiny_suite))[1]  # full fine-tune: every layer and BN statistic moves
     first, second = run_case(case, CPU), run_case(case, CPU)

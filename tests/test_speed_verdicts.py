@@ -210,6 +210,26 @@ def test_normalise_policy_divides_by_the_calibration_and_still_catches_a_real_sl
     assert other.status is Status.MACHINE_DIFFERS  # another machine is never normalised
 
 
+def _with_data(r, data):
+    return r.model_copy(update={"data_samples_per_s": data})
+
+
+def test_a_data_path_twice_as_slow_regresses_although_train_throughput_barely_moves():
+    base = [_with_data(r, 1000.0 + i) for i, r in enumerate(BASE_RUNS)]
+    v = _verdict(base, [_with_data(run(train=97.0, gemm=100.0), 500.0)])
+    assert v.check_for("train_throughput").status is Status.NOISE
+    data = v.check_for("data_throughput")
+    assert data.status is Status.REGRESSED and "data_throughput -50.0%" in data.reason and v.status is Status.REGRESSED
+    assert _verdict(base, [_with_data(run(gemm=100.0), 990.0)]).check_for("data_throughput").status is Status.NOISE
+
+
+def test_a_baseline_that_never_timed_the_data_path_reads_as_before():
+    v = _verdict(BASE_RUNS, [_with_data(run(gemm=100.0), 500.0)])
+    assert [c.metric for c in v.checks if "throughput" in c.metric] == ["train_throughput", "eval_throughput"]
+    busy = _verdict([_with_data(r, 1000.0) for r in BASE_RUNS], [run(train=45.0, gemm=48.0)])
+    assert busy.check_for("data_throughput").status is Status.MACHINE_DIFFERS
+
+
 def test_memory_needs_the_fingerprint_not_the_calibration():
     busy = _verdict(BASE_RUNS, [run(gemm=40.0, peak=900.0)]).check_for("peak_memory")
     assert busy.status is Status.REGRESSED

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The runs behind docs/verdicts.md's speed-gate figures (about 60 minutes on 2 cores; nothing else
-# may run on the machine meanwhile). Usage: bash benchmarks/verdicts/speed_runs.sh [OUT]
+# The runs behind docs/verdicts.md's speed-gate figures (about 35 minutes on 2 cores, plus 16 for `ab`;
+# nothing else may run on the machine meanwhile). Usage: [AB=0] bash benchmarks/verdicts/speed_runs.sh [OUT]
 # then: python benchmarks/verdicts/speed_gate.py OUT
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,7 +30,7 @@ for i in 1 2 3; do run "aa-threads1-$i" --threads 1; done
 for i in 1 2 3; do run "aa-pool-$i" --executor pool --workers 2; done
 # real slowdowns outside sftbench, on the quiet machine
 for i in 1 2 3; do PYTHONPATH=$SLOW${PYTHONPATH:+:$PYTHONPATH} SLOWDOWN_BACKWARD=1.0 run "slow-backward2x-$i"; done
-for i in 1 2; do PYTHONPATH=$SLOW${PYTHONPATH:+:$PYTHONPATH} SLOWDOWN_INTERPOLATE=1.0 run "slow-data2x-$i"; done
+for i in 1 2 3; do PYTHONPATH=$SLOW${PYTHONPATH:+:$PYTHONPATH} SLOWDOWN_INTERPOLATE=1.0 run "slow-data2x-$i"; done
 for i in 1 2; do PYTHONPATH=$SLOW${PYTHONPATH:+:$PYTHONPATH} SLOWDOWN_BACKWARD=0.5 run "slow-backward1.5x-$i"; done
 
-bash benchmarks/verdicts/ab_runs.sh "$OUT"
+[ "${AB:-1}" = 0 ] || bash benchmarks/verdicts/ab_runs.sh "$OUT"

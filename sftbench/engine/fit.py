@@ -8,6 +8,7 @@ frozen-backbone features through the head alone.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -27,7 +28,7 @@ from .modes import apply_plan
 from .optim import build_optimizer, describe_plan, lr_factor, set_lr
 from .prefix import PrefixShortcut, prefix_shortcut
 from .probe import head_accuracy, lbfgs_solve
-from .timing import MemoryMeter, Stopwatch
+from .timing import FetchClock, MemoryMeter, Stopwatch
 from .verify import FrozenSnapshot, check_optimizer
 
 EpochCallback = Callable[[int, int, float], None]  # (epoch, epochs, train loss)
@@ -60,6 +61,8 @@ class FitResult:
     timed_train_samples: int = 0
     timed_train_seconds: float = 0.0
     train_windows: list[float] = field(default_factory=list)  # samples/s per timing window
+    data_samples_per_s: Optional[float] = None  # the image data path's own speed (FetchClock)
+    data_windows: list[float] = field(default_factory=list)
     steps: int = 0
     train_path: str = "images"  # images | cached_features | cached_prefix (of the last phase)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -129,6 +132,7 @@ class _SgdLoop:
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.cfg.precision == "fp16" and device.type == "cuda")
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing)
         self.clock = Stopwatch(device)
+        self.fetch = FetchClock()
         self.watch = DivergenceWatch(device)
         self.result = FitResult()
         self.phase: Optional[_Phase] = None
@@ -151,6 +155,8 @@ class _SgdLoop:
         self.result.timed_train_samples, self.result.timed_train_seconds = self.clock.samples, self.clock.seconds
         self.result.train_samples_per_s = self.clock.throughput
         self.result.train_windows = [round(w, 3) for w in self.clock.windows]
+        self.result.data_samples_per_s = self.fetch.throughput
+        self.result.data_windows = [round(w, 3) for w in self.fetch.windows]
         return self.result
 
     def _warm(self) -> None:
@@ -228,10 +234,12 @@ class _SgdLoop:
         loss_sum = torch.zeros((), device=self.device)
         seen = window = window_steps = 0
         factor, epoch_start = math.nan, self.step
-        for x, y in phase.batches():
+        for x, y, fetch_s in _timed_fetches(phase.batches()):
             if not self.clock.running and self.step >= phase.timed_from:
                 self._warm()
                 self.clock.start()
+            if self.clock.running and phase.path == "images":
+                self.fetch.add(fetch_s, len(y))
             factor = lr_factor(self.step - phase.span[0], phase.span[1], phase.warmup_steps, cfg.schedule)
             set_lr(phase.optimizer, cfg.optimizer.lr, factor)
             loss = self._step(phase, x, y)
@@ -244,8 +252,10 @@ class _SgdLoop:
                 window, window_steps = window + len(y), window_steps + 1
                 if window_steps == self.window_steps:  # one device sync per window, not per step
                     self.clock.lap(window)
+                    self.fetch.close()
                     window = window_steps = 0
         self.clock.stop(window)
+        self.fetch.close()
         self.watch.check(epoch, epoch_start, self.step, force=True)
         epoch_loss = (loss_sum / max(seen, 1)).item()
         self.result.history.append({"epoch": epoch + 1, "train_loss": epoch_loss, "val_top1": phase.val_accuracy(),
@@ -266,6 +276,18 @@ class _SgdLoop:
         self.scaler.step(phase.optimizer)
         self.scaler.update()
         return loss.detach()
+
+
+def _timed_fetches(batches: Iterator[Any]) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
+    """(x, y, seconds the host waited for them)."""
+    it = iter(batches)
+    while True:
+        start = time.perf_counter()
+        try:
+            x, y = next(it)
+        except StopIteration:
+            return
+        yield x, y, time.perf_counter() - start
 
 
 def _feature_batches(x: torch.Tensor, y: torch.Tensor, cfg: TrainSpec, g: torch.Generator) -> Iterator[Any]:

@@ -206,6 +206,7 @@ def _outcome(case: Case, built: _Built, fitted: FitResult, scored: Any, num_clas
             "eval_samples_per_s": scored.samples_per_s, "timed_train_samples": fitted.timed_train_samples,
             "timed_train_seconds": round(fitted.timed_train_seconds, 4), "train_steps": fitted.steps,
             "train_windows": fitted.train_windows, "eval_windows": scored.windows,
+            "data_samples_per_s": fitted.data_samples_per_s, "data_windows": fitted.data_windows,
         },
         "params": {"trainable": trainable, "total": total, "trainable_fraction": trainable / total if total else 0.0},
         "history": fitted.history,

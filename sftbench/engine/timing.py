@@ -56,6 +56,35 @@ class Stopwatch:
         return self.samples / self.seconds if self.seconds > 0 else None
 
 
+class FetchClock:
+    """Host seconds spent waiting for the next training batch, per timing window: the data path's own
+    speed. The data path is a small share of a step, so a data path twice as slow barely moves train
+    throughput; its own samples/s shows it. On CUDA this is the host's wait (asynchronous transforms
+    count in the step), which is where a loader-bound pipeline stalls."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.samples = 0
+        self.windows: list[float] = []
+        self._open = (0.0, 0)
+
+    def add(self, seconds: float, samples: int) -> None:
+        self._open = (self._open[0] + seconds, self._open[1] + samples)
+
+    def close(self) -> None:
+        """End the current window (with the train clock's)."""
+        seconds, samples = self._open
+        if samples and seconds > 0:
+            self.windows.append(samples / seconds)
+            self.seconds += seconds
+            self.samples += samples
+        self._open = (0.0, 0)
+
+    @property
+    def throughput(self) -> float | None:
+        return self.samples / self.seconds if self.seconds > 0 else None
+
+
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 

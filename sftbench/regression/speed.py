@@ -29,7 +29,8 @@ from .checks import MetricCheck, Status
 from .stats import pooled_sd
 from .summary import RunSpeed
 
-SPEED_METRICS = ("train_throughput", "eval_throughput")
+SPEED_METRICS = ("train_throughput", "eval_throughput", "data_throughput")
+OPTIONAL_METRICS = {"data_throughput"}  # judged only where the baseline measured it (newer baselines, image paths)
 RELATIVE_RESOLUTION = 1e-3  # baselines are rounded: ignore sub-0.1 % differences
 PART_NAMES = {"gemm_gflops": "GEMM GFLOP/s", "copy_gbps": "copy GB/s", "gpu_tflops": "GPU TFLOP/s"}
 
@@ -171,25 +172,32 @@ def baseline_noise(case_runs: Sequence[Sequence[RunSpeed]]) -> Noise:
     return {m: between_run_noise(case_runs, m) for m in (*SPEED_METRICS, "peak_memory")}
 
 
+def judged_metrics(base_runs: Sequence[RunSpeed]) -> list[str]:
+    """Train and eval throughput always (a missing side is SKIPPED, named); the data path's only where
+    the baseline measured it, so a baseline blessed before it existed reads as it did."""
+    return [m for m in SPEED_METRICS if m not in OPTIONAL_METRICS or any(r.metric(m) for r in base_runs)]
+
+
 def speed_checks(base: Machine, cur: Machine, t: Thresholds, noise: Optional[Noise] = None) -> list[MetricCheck]:
     """Train and eval throughput, then peak memory: each judged, or MACHINE-DIFFERS with the reason.
     `noise` is the baseline's between-run noise (pooled over its cases); default: this case's own."""
     noise = noise if noise is not None else baseline_noise([base.runs])
     memory = _memory_check(base, cur, t, noise)
+    metrics = judged_metrics(base.runs)
     differs = machine_difference(base, cur, t.throughput)
     if differs is None:
         return [between_runs_check(m, base.runs, cur.runs, t.throughput, True, noise[m])
-                for m in SPEED_METRICS] + [memory]
+                for m in metrics] + [memory]
     ratios = calibration_ratio(base, cur)
     fixable = t.throughput.beyond_band == "normalise" and ratios and differs.startswith("the machine is not as fast")
     if not fixable:
         return [MetricCheck(m, None, None, Status.MACHINE_DIFFERS, f"speed not judged: {differs}")
-                for m in SPEED_METRICS] + [memory]
+                for m in metrics] + [memory]
     part = "gpu_tflops" if "gpu_tflops" in ratios else "gemm_gflops"
     scale = ratios[part]
     note = f" normalised by {PART_NAMES[part]} ×{scale:.2f}"
     return [between_runs_check(m, base.runs, cur.runs, t.throughput, True, noise[m], scale, abs(math.log(scale)) / 2,
-                               note) for m in SPEED_METRICS] + [memory]
+                               note) for m in metrics] + [memory]
 
 
 def _memory_check(base: Machine, cur: Machine, t: Thresholds, noise: Noise) -> MetricCheck:

@@ -31,6 +31,7 @@ class RunSpeed(BaseModel):
     run_id: str
     train_samples_per_s: Optional[float] = None
     eval_samples_per_s: Optional[float] = None
+    data_samples_per_s: Optional[float] = None  # the image data path's own speed (absent before 2026-12-06)
     peak_mb: Optional[float] = None
     workload: Optional[str] = None  # the calibration workload's name; None: the run was not calibrated
     gemm_gflops: Optional[float] = None  # calibration: the lower of the readings before and after the case
@@ -41,7 +42,7 @@ class RunSpeed(BaseModel):
 
     def metric(self, name: str) -> Optional[float]:
         return {"train_throughput": self.train_samples_per_s, "eval_throughput": self.eval_samples_per_s,
-                "peak_memory": self.peak_mb}[name]
+                "data_throughput": self.data_samples_per_s, "peak_memory": self.peak_mb}[name]
 
     def calibration(self) -> dict[str, float]:
         parts = {"gemm_gflops": self.gemm_gflops, "copy_gbps": self.copy_gbps, "gpu_tflops": self.gpu_tflops}
@@ -147,6 +148,7 @@ def _run_speed(run_id: str, group: list[Record]) -> RunSpeed:
     ok = [(r, r.throughput) for r in group if r.throughput is not None]
     return RunSpeed(run_id=run_id, train_samples_per_s=med([_steady(t.train_windows, _train_speed(r)) for r, t in ok]),
                     eval_samples_per_s=med([_steady(t.eval_windows, t.eval_samples_per_s) for _, t in ok]),
+                    data_samples_per_s=med([_steady(t.data_windows, t.data_samples_per_s) for _, t in ok]),
                     peak_mb=med([r.memory.peak_mb if r.memory else None for r in group]),
                     workload=cals[0].workload if calibrated else None, drift=round(drift, 4) if calibrated else None,
                     fingerprint_digest=digests.pop() if len(digests) == 1 else None, **parts)

@@ -97,6 +97,9 @@ class Throughput(Part):
     train_steps: int = 0
     train_windows: list[float] = Field(default_factory=list)  # samples/s per timing window (schema 2)
     eval_windows: list[float] = Field(default_factory=list)
+    # the image data path's own samples/s (host wait for the next batch; absent in older records)
+    data_samples_per_s: Optional[float] = None
+    data_windows: list[float] = Field(default_factory=list)
     # the comparable cost: images seen per second of the train phase's wall time, feature
     # extraction included (absent in older records; `Record.train_wall_samples_per_s` derives it)
     images_seen: Optional[int] = None
