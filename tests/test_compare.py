@@ -265,3 +265,28 @@ def test_summarise_keeps_the_latest_record_of_a_seed_and_refuses_mixed_specs():
     assert s.accuracy == {0: 0.85, 1: 0.90}
     with pytest.raises(SftbenchError, match=r"results for case 'c' mix two suite definitions \(spec hashes h and h2\)"):
         summarise([rec(0, 0.80), rec(1, 0.90, spec="h2")])
+
+
+# --- hand-worked figures (independent of the code's earlier output) ---------------------------------
+
+
+def test_seed_t_verdict_matches_the_closed_form_for_two_degrees_of_freedom():
+    """Baseline seeds 90, 91, 92 % (sd 1 pp, 2 dof), one new seed. se = 1 pp * sqrt(1 + 1/3) = 1.1547 pp.
+    For 2 dof the t cdf is 0.5 + t / (2 sqrt(2 + t^2)): 88 % gives t = -2.598, p = 0.0608 (NOISE);
+    87 % gives t = -3.464, p = 0.0371 (REGRESSED). Critical t(0.95, 2) = 0.9 sqrt(2 / 0.19) = 2.920,
+    so the tolerance is 2.920 * 1.1547 = 3.372 pp."""
+    base = summary(acc=(0.90, 0.91, 0.92))
+    noise, regressed = (verdict(summary(acc=(a,)), base).check_for("accuracy") for a in (0.88, 0.87))
+    assert noise.status is Status.NOISE and noise.p_value == pytest.approx(0.0608, abs=1e-4)
+    assert regressed.status is Status.REGRESSED and regressed.p_value == pytest.approx(0.0371, abs=1e-4)
+    assert noise.tolerance == regressed.tolerance == pytest.approx(0.03372, abs=1e-5)
+
+
+def test_holm_over_two_cases_worked_by_hand():
+    """The same two new seeds as two cases of one run: Holm multiplies the smaller p by 2 (0.0742 >= 0.05),
+    so neither is REGRESSED although 0.0371 alone would be."""
+    base = baseline_of(summary("a", acc=(0.90, 0.91, 0.92)), summary("b", acc=(0.90, 0.91, 0.92)))
+    verdicts = check({"a": summary("a", acc=(0.87,)), "b": summary("b", acc=(0.88,))}, base, {})
+    by = {v.case_id: v.check_for("accuracy") for v in verdicts}
+    assert by["a"].p_adjusted == pytest.approx(0.0742, abs=1e-4) and by["b"].p_adjusted == pytest.approx(0.0742, abs=1e-4)
+    assert {c.status for c in by.values()} == {Status.NOISE}

@@ -54,3 +54,15 @@ def test_results_written_by_schema_v1_code_read_and_render_as_before():
     buffer = io.StringIO()
     print_summary(Console(file=buffer, width=160, color_system=None), records, "tiny · run v1-fixture")
     assert buffer.getvalue() == (GOLDEN / "run_summary_w160.txt").read_text()
+
+
+def test_the_v1_summary_shows_the_figures_worked_out_by_hand_from_the_fixture():
+    """The fixture's full fine-tune scored 96.875 % and 43.75 % (mean 70.31, sample sd 53.125 / sqrt 2 =
+    37.57), its probe 28.125 % and 12.5 % (20.31 ± 11.05); the probe trains 1,028 of 100,224 parameters
+    (1.03 %); eval 13,332.9 and 14,575.2 img/s average to 13,954.1, the probe's 12,078.3 and 11,780.5 to 11,929.4."""
+    buffer = io.StringIO()
+    print_summary(Console(file=buffer, width=160, color_system=None), list(read_records(FIXTURES / "results-v1.jsonl")), "v1")
+    rows = {line.split()[1]: line for line in buffer.getvalue().splitlines() if line.strip()[:1] in {"1", "2"}}
+    assert "70.31±37.57 (2)" in rows["full"] and "13,954.1" in rows["full"] and "100.00" in rows["full"]
+    assert "20.31±11.05 (2)" in rows["linear_probe"] and "11,929.4" in rows["linear_probe"]
+    assert " 1.03 " in rows["linear_probe"]

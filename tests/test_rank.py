@@ -99,3 +99,16 @@ def test_the_rich_table_and_markdown_golden():
         console.print(table)
     text = console.file.getvalue() + "\n" + report.markdown(candidates, truth)
     assert text == (GOLDEN / "rank_w120.txt").read_text()
+
+
+def test_agreement_figures_worked_by_hand():
+    """Scores 0.9, 0.5, 0.1 against top-1 95, 90, 60 %: deviations (0.4, 0, -0.4) and (13.33, 8.33, -21.67) pp,
+    so r = 0.14 / sqrt(0.32 * 0.071667) = 0.9245; the two orders agree exactly (τ = 1) and the pick is
+    the best (regret 0). Reversed scores: τ = -1, r = -0.9245, the pick is 'small', regret 95 - 60 = 35 pp."""
+    truth = toy_candidates()[1]["toy"]
+    same = agreement({"big": 0.9, "mid": 0.5, "small": 0.1}, truth)
+    assert same.pearson == pytest.approx(0.9245, abs=1e-4) and same.tau == pytest.approx(1.0)
+    assert same.pick == same.best == "big" and same.regret_pp == 0.0 and same.top1_matches
+    reversed_ = agreement({"big": 0.1, "mid": 0.5, "small": 0.9}, truth)
+    assert reversed_.pearson == pytest.approx(-0.9245, abs=1e-4) and reversed_.tau == pytest.approx(-1.0)
+    assert reversed_.pick == "small" and reversed_.regret_pp == pytest.approx(35.0)

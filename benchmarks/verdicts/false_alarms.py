@@ -29,31 +29,41 @@ SUITE = Path(__file__).resolve().parents[1] / "quickstart.yaml"
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--baseline", type=Path, required=True)
-    parser.add_argument("--aa", type=Path, required=True)
+    parser.add_argument("--aa", type=Path, action="append", required=True, help="results file (repeatable)")
     args = parser.parse_args()
     baseline, thresholds = load_baseline(args.baseline), load_suite(SUITE).thresholds
     runs: dict[int, list[Record]] = {}
-    for record in latest_per_run_key(read_records(args.aa)):
+    records = [r for path in args.aa for r in read_records(path)]
+    for record in latest_per_run_key(records):
         if record.ok and record.case_id in baseline.cases:
             runs.setdefault(record.seed, []).append(record)
     judged = alarms = 0
     per_case: dict[str, list[int]] = {}
+    per_stream: dict[str, list[int]] = {}
     for records in runs.values():
         summaries = summarise(records)
+        stream = records[0].run_id
         for verdict in check(summaries, baseline, {c: thresholds for c in summaries}):
             accuracy = verdict.check_for("accuracy")
             if accuracy is None:
                 continue
             regressed = accuracy.status is Status.REGRESSED
             judged, alarms = judged + 1, alarms + regressed
-            per_case.setdefault(verdict.case_id, [0, 0])
-            per_case[verdict.case_id][0] += regressed
-            per_case[verdict.case_id][1] += 1
-    upper = beta.ppf(0.95, alarms + 1, judged - alarms) if judged > alarms else 1.0
+            for key, table in ((verdict.case_id, per_case), (stream, per_stream)):
+                table.setdefault(key, [0, 0])
+                table[key][0] += regressed
+                table[key][1] += 1
+            if regressed:
+                print(f"  REGRESSED: seed {records[0].seed} {verdict.case_id}: {accuracy.reason}")
     print(f"{len(runs)} seeds, {judged} accuracy verdicts, {alarms} REGRESSED "
-          f"({100 * alarms / max(judged, 1):.2f} %; one-sided 95 % upper bound {100 * upper:.2f} %)")
-    for case, (hit, total) in sorted(per_case.items()):
-        print(f"  {case}: {hit} of {total}")
+          f"({100 * alarms / max(judged, 1):.2f} %; one-sided 95 % upper bound {100 * upper95(alarms, judged):.2f} %)")
+    for key, (hit, total) in [*sorted(per_case.items()), *sorted(per_stream.items())]:
+        print(f"  {key}: {hit} of {total} (upper bound {100 * upper95(hit, total):.1f} %)")
+
+
+def upper95(k: int, n: int) -> float:
+    """Clopper-Pearson one-sided 95 % upper bound of a rate seen k times in n."""
+    return float(beta.ppf(0.95, k + 1, n - k)) if n > k else 1.0
 
 
 if __name__ == "__main__":

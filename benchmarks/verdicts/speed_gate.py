@@ -25,11 +25,11 @@ from sftbench.regression.speed import Machine, calibration_ratio
 from sftbench.regression.summary import summarise
 from sftbench.results.record import Record
 from sftbench.results.store import read_records
-from sftbench.schema import Thresholds, ThroughputThresholds
+from sftbench.schema import Thresholds
 from sftbench.suite.loader import load_suite
 
 SUITE = Path(__file__).resolve().parents[1] / "speed.yaml"
-METRICS = ("train_throughput", "eval_throughput")
+METRICS = ("train_throughput", "eval_throughput", "data_throughput")
 DEFAULT = ("machine-differs", 0.01)
 POLICIES = (DEFAULT, ("machine-differs", 0.05), ("normalise", 0.01))  # (beyond_band, alpha)
 
@@ -50,8 +50,10 @@ def slowed(records: list[Record], factor: float) -> list[Record]:
     out = []
     for r in records:
         t = r.throughput
+        data = t.data_samples_per_s * factor if t.data_samples_per_s else t.data_samples_per_s
         t = t.model_copy(update={"train_samples_per_s": t.train_samples_per_s * factor,
                                  "eval_samples_per_s": t.eval_samples_per_s * factor,
+                                 "data_samples_per_s": data, "data_windows": [w * factor for w in t.data_windows],
                                  "train_windows": [w * factor for w in t.train_windows],
                                  "eval_windows": [w * factor for w in t.eval_windows]})
         out.append(r.model_copy(update={"throughput": t}))
@@ -119,7 +121,8 @@ def aa_table(baseline, runs: dict[str, list[Record]]) -> list[str]:
 
 
 def smallest_table(baseline, quiet: list[list[Record]]) -> list[str]:
-    lines = ["| slowdown (throughput ×) | train checks REGRESSED | eval checks REGRESSED |", "|---:|---:|---:|"]
+    lines = ["| slowdown (throughput ×) | train checks REGRESSED | eval checks REGRESSED | data-path checks REGRESSED |",
+             "|---:|---:|---:|---:|"]
     for factor in (0.97, 0.95, 0.93, 0.9, 0.85, 0.8, 0.7, 0.5):
         hits = {m: [0, 0] for m in METRICS}
         for records in quiet:
@@ -134,7 +137,7 @@ def smallest_table(baseline, quiet: list[list[Record]]) -> list[str]:
 
 
 def real_table(baseline, runs: dict[str, list[Record]]) -> list[str]:
-    lines = ["| run | case | train | eval | exit |", "|---|---|---|---|---:|"]
+    lines = ["| run | case | train | eval | data path | exit |", "|---|---|---|---|---|---:|"]
     for run_id, records in runs.items():
         summaries = summarise(records)
         verdicts = check(summaries, baseline, {c: thresholds() for c in summaries})
@@ -144,7 +147,7 @@ def real_table(baseline, runs: dict[str, list[Record]]) -> list[str]:
                 c = v.check_for(metric)
                 change = f" {100 * (c.current / c.baseline - 1):+.0f} %" if c and c.baseline and c.current else ""
                 cells.append(f"{c.status.value}{change}" if c else "-")
-            lines.append(f"| {run_id} | {v.case_id.split('-mnist5k-')[-1]} | {cells[0]} | {cells[1]} | "
+            lines.append(f"| {run_id} | {v.case_id.split('-mnist5k-')[-1]} | {' | '.join(cells)} | "
                          f"{int(exit_code(verdicts))} |")
     return lines
 
@@ -154,7 +157,7 @@ def ab_table(out: Path) -> list[str]:
     for path in sorted(out.glob("ab-*.json")):
         data = json.loads(path.read_text())
         [case] = data["cases"]
-        train, ev = (next(s for s in case["speeds"] if s["metric"] == m) for m in METRICS)
+        train, ev = (next(s for s in case["speeds"] if s["metric"] == m) for m in METRICS[:2])
         code = 1 if case["status"] == "REGRESSED" else 0
         lines.append(f"| {path.stem[3:]} | {data['rounds']} | {train['ratio']:.3f} [{train['low']:.3f}, "
                      f"{train['high']:.3f}] | {ev['ratio']:.3f} | {case['status']} | {code} |")
