@@ -8,7 +8,6 @@ frozen-backbone features through the head alone.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -28,7 +27,7 @@ from .modes import apply_plan
 from .optim import build_optimizer, describe_plan, lr_factor, set_lr
 from .prefix import PrefixShortcut, prefix_shortcut
 from .probe import head_accuracy, lbfgs_solve
-from .timing import FetchClock, MemoryMeter, Stopwatch
+from .timing import FetchClock, MemoryMeter, Stopwatch, timed_fetches
 from .verify import FrozenSnapshot, check_optimizer
 
 EpochCallback = Callable[[int, int, float], None]  # (epoch, epochs, train loss)
@@ -234,7 +233,7 @@ class _SgdLoop:
         loss_sum = torch.zeros((), device=self.device)
         seen = window = window_steps = 0
         factor, epoch_start = math.nan, self.step
-        for x, y, fetch_s in _timed_fetches(phase.batches()):
+        for x, y, fetch_s in timed_fetches(phase.batches()):
             if not self.clock.running and self.step >= phase.timed_from:
                 self._warm()
                 self.clock.start()
@@ -276,18 +275,6 @@ class _SgdLoop:
         self.scaler.step(phase.optimizer)
         self.scaler.update()
         return loss.detach()
-
-
-def _timed_fetches(batches: Iterator[Any]) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
-    """(x, y, seconds the host waited for them)."""
-    it = iter(batches)
-    while True:
-        start = time.perf_counter()
-        try:
-            x, y = next(it)
-        except StopIteration:
-            return
-        yield x, y, time.perf_counter() - start
 
 
 def _feature_batches(x: torch.Tensor, y: torch.Tensor, cfg: TrainSpec, g: torch.Generator) -> Iterator[Any]:

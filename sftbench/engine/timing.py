@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -83,6 +84,18 @@ class FetchClock:
     @property
     def throughput(self) -> float | None:
         return self.samples / self.seconds if self.seconds > 0 else None
+
+
+def timed_fetches(batches: Iterator[Any]) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
+    """(x, y, seconds the host waited for them): what FetchClock adds up."""
+    it = iter(batches)
+    while True:
+        start = time.perf_counter()
+        try:
+            x, y = next(it)
+        except StopIteration:
+            return
+        yield x, y, time.perf_counter() - start
 
 
 _CLEAR_REFS = Path("/proc/self/clear_refs")
