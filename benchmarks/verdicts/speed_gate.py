@@ -61,9 +61,25 @@ def slowed(records: list[Record], factor: float) -> list[Record]:
 
 
 def speed_statuses(baseline, records: list[Record], policy: tuple[str, float]) -> list[Status]:
+    return [s for case in case_statuses(baseline, records, policy) for s in case]
+
+
+def case_statuses(baseline, records: list[Record], policy: tuple[str, float]) -> list[list[Status]]:
+    """Per case, the statuses of its speed checks."""
     summaries = summarise(records)
     verdicts = check(summaries, baseline, {c: thresholds(policy) for c in summaries})
-    return [c.status for v in verdicts for c in v.checks if c.metric in METRICS]
+    return [[c.status for c in v.checks if c.metric in METRICS] for v in verdicts]
+
+
+def cases_caught(baseline, group: list[list[Record]], policy: tuple[str, float]) -> tuple[int, int]:
+    """(cases with a judged speed check, of those with any speed check REGRESSED) when every throughput is halved."""
+    judged = caught = 0
+    for records in group:
+        for case in case_statuses(baseline, slowed(records, 0.5), policy):
+            if any(s is not Status.MACHINE_DIFFERS for s in case):
+                judged += 1
+                caught += Status.REGRESSED in case
+    return judged, caught
 
 
 def upper95(k: int, n: int) -> float:
@@ -92,9 +108,9 @@ def calibration_table(baseline, runs: dict[str, list[Record]]) -> list[str]:
 
 
 def aa_table(baseline, runs: dict[str, list[Record]]) -> list[str]:
-    lines = ["| condition | policy | speed checks | judged | false REGRESSED | MACHINE-DIFFERS | 2x slowdown caught (judged) | exit codes |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
-    totals = {p: [0, 0, 0, 0] for p in POLICIES}  # checks judged, false alarms, 2x judged, 2x caught
+    lines = ["| condition | policy | speed checks | judged | false REGRESSED | MACHINE-DIFFERS | 2x slowdown caught (judged checks) | 2x caught (judged cases) | exit codes |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    totals = {p: [0, 0, 0, 0, 0, 0] for p in POLICIES}  # checks judged, false alarms, 2x judged, 2x caught, cases
     groups = defaultdict(list)
     for run_id, records in runs.items():
         groups[condition(run_id)].append(records)
@@ -108,15 +124,17 @@ def aa_table(baseline, runs: dict[str, list[Record]]) -> list[str]:
             false = sum(s is Status.REGRESSED for s in aa)
             slow_judged = [s for s in slow if s is not Status.MACHINE_DIFFERS]
             caught = sum(s is Status.REGRESSED for s in slow_judged)
+            cases_judged, cases_hit = cases_caught(baseline, group, policy)
             t = totals[policy]
             t[0] += len(judged); t[1] += false; t[2] += len(slow_judged); t[3] += caught
+            t[4] += cases_judged; t[5] += cases_hit
             lines.append(f"| {name} | {policy[0]}, α {policy[1]} | {len(aa)} | {len(judged)} | {false} | {len(aa) - len(judged)} | "
-                         f"{caught} of {len(slow_judged)} | {','.join(map(str, codes))} |")
+                         f"{caught} of {len(slow_judged)} | {cases_hit} of {cases_judged} | {','.join(map(str, codes))} |")
     lines.append("")
-    for policy, (judged, false, slow_judged, caught) in totals.items():
+    for policy, (judged, false, slow_judged, caught, cases_judged, cases_hit) in totals.items():
         lines.append(f"- **{policy[0]}, α {policy[1]}**: false speed-REGRESSED {false} of {judged} judged checks "
-                     f"(95 % upper bound {100 * upper95(false, judged):.1f} %); simulated 2x slowdowns caught "
-                     f"{caught} of {slow_judged} judged")
+                     f"(95 % upper bound {100 * upper95(false, judged):.1f} %); simulated 2x slowdowns caught in "
+                     f"{caught} of {slow_judged} judged checks, {cases_hit} of {cases_judged} judged cases")
     return lines
 
 
@@ -172,13 +190,17 @@ def ab_table(out: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
+    parser.add_argument("--bless", nargs="+", default=["bless-0", "bless-1", "bless-2"], metavar="RUN_ID",
+                        help="the runs blessed into the baseline (default: the three bless runs); other runs "
+                             "named here are left out of the A/A, e.g. --bless aa-quiet-1 ... aa-quiet-10")
     args = parser.parse_args()
     runs: dict[str, list[Record]] = {}
     for path in sorted((args.out / "speed").glob("*.jsonl"), key=lambda p: p.stat().st_mtime):
         runs[path.stem] = list(read_records(path))
-    bless = [r for run_id, rs in runs.items() if run_id.startswith("bless-") for r in rs]
+    bless = [r for run_id in args.bless for r in runs[run_id]]
     baseline, _ = update_baseline(None, summarise(bless), "speed", bless[0].hardware_key)
-    aa = {k: v for k, v in runs.items() if k.startswith("aa-")}
+    print(f"baseline: {len(args.bless)} run(s), {', '.join(args.bless)}\n")
+    aa = {k: v for k, v in runs.items() if k.startswith("aa-") and k not in args.bless}
     real = {k: v for k, v in runs.items() if k.startswith("slow-")}
     for title, lines in (("Calibration against the baseline's (ratios, current / baseline)", calibration_table(baseline, aa | real)),
                          ("A/A: unchanged code", aa_table(baseline, aa)),

@@ -11,6 +11,7 @@ import torch
 import typer
 
 from .. import options as shared
+from ..allocator import allocator_mode
 from ..engine.device import device_for_suite
 from ..engine.executors import ExecutorChoice, pick_executor
 from ..engine.preflight import RunTarget, preflight
@@ -87,6 +88,7 @@ def run(
     if shard_:
         cases = _shard(cases, shard_, shard_times or [])
     root = str(data_root) if data_root else None
+    allocator_mode()  # a bad SFTBENCH_MALLOC is one sentence before anything trains, not a failed case
     if preflight_:
         _preflight(cases, RunTarget(spec.name, spec.requires_gpu, device, out, run_id, root))
     options = RunOptions(device_for_suite(spec.name, spec.requires_gpu, device), root, path.parent)

@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 import torch
 
+from ..allocator import steady_allocation
 from ..backbones.factory import Backbone, build_backbone
 from ..data.digest import tensor_digest
 from ..data.features import FeatureCache
@@ -84,6 +85,7 @@ def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
 
     KeyboardInterrupt is not caught: an interrupted case leaves no record and is re-run by --resume.
     """
+    steady_allocation()  # before the fingerprint and the first timing (sftbench/allocator.py)
     fields = _identity(case, options, run_id)
     calibrated = PROCESS_CALIBRATOR.bracket(options.device)  # the machine's speed just before the case
     phases, memory = _Phases(), MemoryMeter(options.device)

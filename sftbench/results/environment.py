@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 import torch
 
+from ..allocator import allocator_mode
+
 
 def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -126,8 +128,10 @@ def _physical_index(index: int) -> int:
 
 
 def fingerprint(device: torch.device) -> dict[str, Any]:
-    """The machine as speed depends on it: CPU, threads used, and the GPU where one runs the case."""
-    out: dict[str, Any] = {"cpu": cpu_fingerprint(), "threads": torch.get_num_threads(), "device_type": device.type}
+    """The machine as speed depends on it: CPU, threads used, how host memory is allocated, and the GPU
+    where one runs the case."""
+    out: dict[str, Any] = {"cpu": cpu_fingerprint(), "threads": torch.get_num_threads(), "device_type": device.type,
+                           "allocator": allocator_mode()}
     if device.type == "cuda":
         out["gpu"] = gpu_fingerprint(device)
     return out
