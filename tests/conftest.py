@@ -19,6 +19,9 @@ os.environ["SFTBENCH_CACHE"] = str(_SESSION_TMP / "cache")
 os.environ.pop("SFTBENCH_DATA_ROOT", None)
 # the machine calibration's small workload (~10 ms a reading, still real): tests run hundreds of cases
 os.environ["SFTBENCH_CALIBRATION"] = "quick"
+# one console width for the CLI's tables everywhere: pytest-xdist's workers export COLUMNS=80, which
+# the CLI honours, and a narrower table truncates the cells the tests read
+os.environ["COLUMNS"] = "160"
 # SFTBENCH_TEST_CPU_COUNT=16 python -m pytest: the suite as a machine of that many cores sees it
 # (os.cpu_count decides the pool's default threads and workers); docs/testing.md has the runs
 if os.environ.get("SFTBENCH_TEST_CPU_COUNT"):
