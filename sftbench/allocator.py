@@ -4,8 +4,8 @@ glibc's malloc moves its mmap threshold as large blocks are freed, so whether a 
 come from reused heap memory or from freshly mapped, page-faulting memory depends on what the
 process did before. On a 2-core VM this made eval throughput of unchanged runs differ by up to 2.4x
 between runs while steady within each (docs/verdicts.md): noise no number of windows can average out.
-Fixing the mmap and trim thresholds makes every process allocate alike, and faster (peak RSS about
-6-10 % higher). `SFTBENCH_MALLOC=system` keeps glibc's own behaviour. The mode is part of the
+Fixing the mmap and trim thresholds makes every process allocate alike, and faster (peak RSS 1-10 %
+higher). `SFTBENCH_MALLOC=system` keeps glibc's own behaviour. The mode is part of the
 hardware fingerprint: speeds measured under the two modes are not compared.
 """
 from __future__ import annotations
