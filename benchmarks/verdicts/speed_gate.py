@@ -10,6 +10,7 @@ Prints Markdown tables.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 from collections import defaultdict
@@ -34,6 +35,7 @@ DEFAULT = ("machine-differs", 0.01)
 POLICIES = (DEFAULT, ("machine-differs", 0.05), ("normalise", 0.01))  # (beyond_band, alpha)
 
 
+@functools.lru_cache(maxsize=None)  # the suite file is read once, not once per verdict
 def thresholds(policy: tuple[str, float] = DEFAULT) -> Thresholds:
     base = load_suite(SUITE).thresholds
     beyond, alpha = policy
@@ -60,26 +62,15 @@ def slowed(records: list[Record], factor: float) -> list[Record]:
     return out
 
 
-def speed_statuses(baseline, records: list[Record], policy: tuple[str, float]) -> list[Status]:
-    return [s for case in case_statuses(baseline, records, policy) for s in case]
-
-
-def case_statuses(baseline, records: list[Record], policy: tuple[str, float]) -> list[list[Status]]:
-    """Per case, the statuses of its speed checks."""
+def verdicts_for(baseline, records: list[Record], policy: tuple[str, float] = DEFAULT) -> list:
+    """The gate's verdicts on one run's records against the baseline."""
     summaries = summarise(records)
-    verdicts = check(summaries, baseline, {c: thresholds(policy) for c in summaries})
+    return check(summaries, baseline, {c: thresholds(policy) for c in summaries})
+
+
+def case_speed_statuses(verdicts) -> list[list[Status]]:
+    """Per case, the statuses of its speed checks."""
     return [[c.status for c in v.checks if c.metric in METRICS] for v in verdicts]
-
-
-def cases_caught(baseline, group: list[list[Record]], policy: tuple[str, float]) -> tuple[int, int]:
-    """(cases with a judged speed check, of those with any speed check REGRESSED) when every throughput is halved."""
-    judged = caught = 0
-    for records in group:
-        for case in case_statuses(baseline, slowed(records, 0.5), policy):
-            if any(s is not Status.MACHINE_DIFFERS for s in case):
-                judged += 1
-                caught += Status.REGRESSED in case
-    return judged, caught
 
 
 def upper95(k: int, n: int) -> float:
@@ -116,15 +107,17 @@ def aa_table(baseline, runs: dict[str, list[Record]]) -> list[str]:
         groups[condition(run_id)].append(records)
     for name, group in groups.items():
         for policy in POLICIES:
-            aa = [s for records in group for s in speed_statuses(baseline, records, policy)]
-            slow = [s for records in group for s in speed_statuses(baseline, slowed(records, 0.5), policy)]
-            codes = [int(exit_code(check(summarise(r), baseline, {c: thresholds(policy) for c in summarise(r)})))
-                     for r in group]
+            unchanged = [verdicts_for(baseline, records, policy) for records in group]
+            halved = [case for records in group
+                      for case in case_speed_statuses(verdicts_for(baseline, slowed(records, 0.5), policy))]
+            aa = [s for v in unchanged for case in case_speed_statuses(v) for s in case]
+            codes = [int(exit_code(v)) for v in unchanged]
             judged = [s for s in aa if s is not Status.MACHINE_DIFFERS]
             false = sum(s is Status.REGRESSED for s in aa)
-            slow_judged = [s for s in slow if s is not Status.MACHINE_DIFFERS]
+            slow_judged = [s for case in halved for s in case if s is not Status.MACHINE_DIFFERS]
             caught = sum(s is Status.REGRESSED for s in slow_judged)
-            cases_judged, cases_hit = cases_caught(baseline, group, policy)
+            judged_cases = [case for case in halved if any(s is not Status.MACHINE_DIFFERS for s in case)]
+            cases_judged, cases_hit = len(judged_cases), sum(Status.REGRESSED in case for case in judged_cases)
             t = totals[policy]
             t[0] += len(judged); t[1] += false; t[2] += len(slow_judged); t[3] += caught
             t[4] += cases_judged; t[5] += cases_hit
@@ -144,8 +137,7 @@ def smallest_table(baseline, quiet: list[list[Record]]) -> list[str]:
     for factor in (0.97, 0.95, 0.93, 0.9, 0.85, 0.8, 0.7, 0.5):
         hits = {m: [0, 0] for m in METRICS}
         for records in quiet:
-            summaries = summarise(slowed(records, factor))
-            for v in check(summaries, baseline, {c: thresholds() for c in summaries}):
+            for v in verdicts_for(baseline, slowed(records, factor)):
                 for c in v.checks:
                     if c.metric in hits and c.status is not Status.MACHINE_DIFFERS:
                         hits[c.metric][0] += c.status is Status.REGRESSED
@@ -157,8 +149,7 @@ def smallest_table(baseline, quiet: list[list[Record]]) -> list[str]:
 def real_table(baseline, runs: dict[str, list[Record]]) -> list[str]:
     lines = ["| run | case | train | eval | data path | exit |", "|---|---|---|---|---|---:|"]
     for run_id, records in runs.items():
-        summaries = summarise(records)
-        verdicts = check(summaries, baseline, {c: thresholds() for c in summaries})
+        verdicts = verdicts_for(baseline, records)
         for v in verdicts:
             cells = []
             for metric in METRICS:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sftbench.regression.summary import run_speeds
 from sftbench.results.store import read_records
 
 METRICS = {"train": ("train_samples_per_s", "train_windows"), "eval": ("eval_samples_per_s", "eval_windows"),
@@ -41,11 +42,12 @@ def main() -> None:
     for path in sorted((args.out / "speed").glob("*.jsonl")):
         if not path.stem.startswith(tuple(args.runs)):
             continue
-        for r in read_records(path):
+        records = list(read_records(path))
+        run_gemm = {case: runs[0].gemm_gflops for case, runs in run_speeds(records).items()}  # the gate's reading
+        for r in records:
             if not r.ok or r.throughput is None:
                 continue
-            cal = r.env.calibration
-            g = min(cal.before.gemm_gflops, cal.after.gemm_gflops) if cal else None
+            g = run_gemm.get(r.case_id)
             for name, (total, windows) in METRICS.items():
                 overall, w = getattr(r.throughput, total), getattr(r.throughput, windows)
                 if not overall or not w or (name == "train" and r.throughput.train_path == "cached_features"):
