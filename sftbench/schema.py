@@ -114,6 +114,7 @@ class BackboneSpec(Strict):
     id: Optional[str] = Field(None, pattern=SAFE_NAME.pattern)  # case ids are built from labels
     kwargs: dict[str, Any] = Field(default_factory=dict)  # extra create_model arguments
     stage: Optional[PositiveInt] = None  # timm EfficientNets: keep only the first k block stages (features from stage k)
+    init_seed: Optional[NonNegativeInt] = None  # draw the initial weights (random ones, the new head) from this seed, not the run's
 
     @field_validator("name")
     @classmethod

