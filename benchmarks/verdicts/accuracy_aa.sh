@@ -3,7 +3,7 @@
 # saw, two streams side by side on the 2 cores: seeds FIRST to MID with one torch thread and a cold
 # feature cache (a fresh SFTBENCH_CACHE), MID+1 to LAST with two threads and the usual cache. Accuracy
 # does not depend on the machine's load, only on the thread count, so the streams may share the machine.
-# Usage: bash benchmarks/verdicts/accuracy_aa.sh [OUT] [FIRST] [LAST]   (seeds 20-74: about 75 minutes on 2 cores)
+# Usage: bash benchmarks/verdicts/accuracy_aa.sh [OUT] [FIRST] [LAST]   (seeds 20-74: about 80 minutes on 2 cores)
 # then:  python benchmarks/verdicts/false_alarms.py --baseline baselines/quickstart/cpu-amd-epyc-2t.json \
 #            --aa OUT/quickstart/aa-threads1.jsonl --aa OUT/quickstart/aa-threads2.jsonl
 set -uo pipefail

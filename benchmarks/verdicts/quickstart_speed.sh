@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The committed quickstart baseline, blessed from ten quiet runs of two seeds each (seeds 0-19, about
 # 30 minutes on 2 cores), then the unchanged quickstart judged against it quiet and with one
-# busy-loop neighbour per core, and once with a 2x slower backward pass (about 8 minutes more).
+# busy-loop neighbour per core, and once with a 2x slower backward pass (about 11 minutes more).
 # Nothing else may run on the machine meanwhile. Unseen seeds for the accuracy figures:
 # benchmarks/verdicts/accuracy_aa.sh. Usage: bash benchmarks/verdicts/quickstart_speed.sh [OUT]
 # then: python benchmarks/verdicts/accuracy_power.py (see its docstring)
