@@ -17,7 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # a script folder, not a package
 from accuracy_power import flipped  # noqa: E402
 
-from sftbench.results.store import read_records  # noqa: E402
+from sftbench.results.store import Store, read_records  # noqa: E402
 
 
 def main() -> None:
@@ -29,9 +29,11 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     records = [r for r in read_records(args.source) if r.ok and r.seed == args.seed]
-    lines = [flipped(r, args.drop_pp / 100, rng).model_dump_json(exclude_none=False) for r in records]
-    args.target.write_text("".join(line + "\n" for line in lines))
-    print(f"{len(lines)} record(s) of seed {args.seed} with {args.drop_pp:g} pp of correct predictions flipped")
+    args.target.unlink(missing_ok=True)
+    store = Store(args.target)  # the runner's own writer: the same line format `check` reads
+    for record in records:
+        store.append(flipped(record, args.drop_pp / 100, rng))
+    print(f"{len(records)} record(s) of seed {args.seed} with {args.drop_pp:g} pp of correct predictions flipped")
 
 
 if __name__ == "__main__":

@@ -127,11 +127,15 @@ def mnist5k(root: Path, options: dict[str, Any]) -> RawDataset:
     )
 
 
+def _known_options(dataset: str, options: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(options) - allowed
+    if unknown:
+        raise ConfigError(f"{dataset} dataset: unknown option(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+
+
 def _mnist5k_test_per_class(options: dict[str, Any]) -> int:
     """A larger test split shrinks the test-set part of seed noise (the default keeps the 4,000/1,000 split)."""
-    unknown = set(options) - {"test_per_class"}
-    if unknown:
-        raise ConfigError(f"mnist5k dataset: unknown option(s) {sorted(unknown)}; allowed: ['test_per_class']")
+    _known_options("mnist5k", options, {"test_per_class"})
     value = options.get("test_per_class", 100)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 499:
         raise ConfigError(f"mnist5k dataset: test_per_class {value!r} must be an integer from 1 to 499 "
@@ -141,10 +145,7 @@ def _mnist5k_test_per_class(options: dict[str, Any]) -> int:
 
 @DATASETS.register("synthetic", "Seeded class-prototype images for tests (options: classes, train, test, size)")
 def synthetic(root: Path, options: dict[str, Any]) -> RawDataset:
-    allowed = {"classes", "train", "test", "size", "channels", "noise"}
-    unknown = set(options) - allowed
-    if unknown:
-        raise ConfigError(f"synthetic dataset: unknown option(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    _known_options("synthetic", options, {"classes", "train", "test", "size", "channels", "noise"})
     classes, size, channels = int(options.get("classes", 4)), int(options.get("size", 16)), int(options.get("channels", 3))
     noise = float(options.get("noise", 40.0))
     g = torch.Generator().manual_seed(1234)  # the data never depends on the case seed

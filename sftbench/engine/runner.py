@@ -199,10 +199,9 @@ def _initialised_backbone(case: Case, num_classes: int) -> Backbone:
     """The model's initial weights from the run's seed, or from the backbone's `init_seed` in a forked
     RNG, so that a fixed start leaves the seed's own stream (data order, augmentation) untouched."""
     init_seed = case.backbone.init_seed
-    if init_seed is None:
-        return build_backbone(case.backbone, num_classes)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
+    with torch.random.fork_rng(devices=[], enabled=init_seed is not None):
+        if init_seed is not None:
+            torch.manual_seed(init_seed)
         return build_backbone(case.backbone, num_classes)
 
 
