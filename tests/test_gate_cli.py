@@ -49,6 +49,7 @@ def rewrite(results: Path, target: Path, right: bool) -> Path:
     return target
 
 
+@pytest.mark.trains
 def test_baseline_file_is_stable_and_human_diffable(blessed):
     _, _, baselines = blessed
     path = baselines / "tiny" / f"{HW}.json"
@@ -61,6 +62,7 @@ def test_baseline_file_is_stable_and_human_diffable(blessed):
     assert path.read_text() == json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
+@pytest.mark.trains
 def test_check_of_the_blessed_run_passes(blessed, tmp_path):
     suite, results, baselines = blessed
     result = cli("check", "--suite", str(suite), "--results", str(results),
@@ -69,6 +71,7 @@ def test_check_of_the_blessed_run_passes(blessed, tmp_path):
     assert "2 PASS" in result.output and "REGRESSED" not in result.output
 
 
+@pytest.mark.trains
 def test_a_collapsed_run_regresses_with_exit_1_junit_and_markdown(blessed, tmp_path):
     from junitparser import Failure, JUnitXml
 
@@ -85,6 +88,7 @@ def test_a_collapsed_run_regresses_with_exit_1_junit_and_markdown(blessed, tmp_p
     assert "❌ **REGRESSED**" in md.read_text()
 
 
+@pytest.mark.trains
 def test_missing_and_strict(blessed, tmp_path):
     suite, results, baselines = blessed
     one = tmp_path / "one.jsonl"
@@ -95,6 +99,7 @@ def test_missing_and_strict(blessed, tmp_path):
     assert cli(*args, "--strict").exit_code == 1
 
 
+@pytest.mark.trains
 def test_changed_suite_is_incomparable(blessed, tiny_suite, write_suite):
     _, results, baselines = blessed
     tiny_suite["defaults"]["epochs"] = 1
@@ -107,6 +112,7 @@ def test_changed_suite_is_incomparable(blessed, tiny_suite, write_suite):
     assert "INCOMPARABLE" in result.output and "the case definition changed" in flat(result.output)
 
 
+@pytest.mark.trains
 def test_failed_case_exits_3_and_is_refused_as_baseline(tiny_suite, write_suite, tmp_path):
     tiny_suite["overrides"] = [{"match": {"strategy": "full"}, "set": {"optimizer": {"lr": 1.0e12}}}]
     suite = write_suite(tiny_suite)
@@ -120,6 +126,7 @@ def test_failed_case_exits_3_and_is_refused_as_baseline(tiny_suite, write_suite,
     assert "refused failed case test_efficientnet-random-synthetic-full" in flat(result.output)
 
 
+@pytest.mark.trains
 def test_run_check_confirm_reruns_regressed_cases(blessed, tmp_path):
     suite, results, baselines = blessed
     # bless a perfect baseline, so the fresh run regresses, then confirm with 2 seeds
@@ -161,6 +168,7 @@ def _accuracy_checks(verdicts_file: Path) -> list[dict]:
     return [c for v in json.loads(verdicts_file.read_text())["verdicts"] for c in v["checks"] if c["metric"] == "accuracy"]
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 def test_unchanged_quickstart_passes_a_baseline_from_other_hardware(tmp_path):
     """Real weights and data (~1 min of CPU): accuracy is compared across hardware, speed is skipped."""
@@ -174,6 +182,7 @@ def test_unchanged_quickstart_passes_a_baseline_from_other_hardware(tmp_path):
     assert "measured on" in flat(result.output) and "cpu-some-other-model-64t" in flat(result.output)
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 def test_broken_eval_mode_regresses_against_a_baseline_from_other_hardware(tmp_path, monkeypatch):
     """A real code regression: BatchNorm left in training mode at evaluation (model.eval() a no-op)."""
@@ -186,6 +195,7 @@ def test_broken_eval_mode_regresses_against_a_baseline_from_other_hardware(tmp_p
     assert any(c["status"] == "REGRESSED" and c["test"] == "seed-t" for c in _accuracy_checks(tmp_path / "v.json"))
 
 
+@pytest.mark.trains
 def test_a_baseline_of_another_suite_is_refused_with_exit_2(blessed, tmp_path):
     suite, results, baselines = blessed
     other = tmp_path / "other.json"
@@ -195,6 +205,7 @@ def test_a_baseline_of_another_suite_is_refused_with_exit_2(blessed, tmp_path):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.trains
 def test_the_blessed_run_carries_run_speeds_with_calibration(blessed):
     _, _, baselines = blessed
     data = json.loads((baselines / "tiny" / f"{HW}.json").read_text())
@@ -211,6 +222,7 @@ def _edited(results: Path, target: Path, top1: float) -> Path:
     return target
 
 
+@pytest.mark.trains
 def test_a_top1_that_disagrees_with_its_bits_is_refused_naming_file_case_and_figures(blessed, tmp_path):
     suite, results, baselines = blessed
     record = json.loads(results.read_text().splitlines()[0])
@@ -245,6 +257,7 @@ def _second_seed(results: Path, target: Path, flips: int) -> Path:
     return target
 
 
+@pytest.mark.trains
 def test_baseline_update_prints_the_seed_plan_and_one_seed_is_named_as_no_noise(blessed, tmp_path):
     suite, results, _ = blessed
     one = cli("baseline", "update", "--suite", str(suite), "--results", str(results), "--baselines-dir", str(tmp_path / "a"))

@@ -110,6 +110,7 @@ def test_false_change_points_over_fifty_noise_only_series(capsys):
     assert all(count <= 1 for count in false.values()), false
 
 
+@pytest.mark.trains
 def test_adding_the_same_file_twice_adds_nothing_and_run_history_adds_its_run(history, tiny_suite, write_suite,
                                                                               tmp_path):
     db, files = history
@@ -234,6 +235,7 @@ def test_case_pages_draw_the_committed_baseline_as_a_band_on_its_own_machine_onl
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.trains
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium); .ci/run installs it")
 def test_the_dashboard_renders_in_headless_chromium_without_console_errors(history, tmp_path):
     db, _ = history

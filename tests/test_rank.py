@@ -40,6 +40,7 @@ def rank(suite, out, *extra):
     return result.output if "--format" not in extra else result.stdout  # progress lines go to stderr
 
 
+@pytest.mark.trains
 def test_rank_reuses_the_runners_features_and_checks_against_the_fine_tunes(ranked_suite):
     suite, out = ranked_suite
     output = rank(suite, out)
@@ -58,6 +59,7 @@ def test_rank_reuses_the_runners_features_and_checks_against_the_fine_tunes(rank
         "dataset,backbone,score,value,rank,seconds,skipped,fine_tuned_top1"
 
 
+@pytest.mark.trains
 def test_rank_plots_score_against_accuracy(ranked_suite, tmp_path):
     suite, out = ranked_suite
     rank(suite, out, "--plot", str(tmp_path / "rank.png"))

@@ -60,6 +60,7 @@ def test_a_garbled_middle_line_is_named_and_every_other_line_is_read(tmp_path):
     assert len(records) == 4 and len(caught) == 1
 
 
+@pytest.mark.trains
 def test_the_cli_prints_the_warning_as_one_line_and_still_ranks(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text(RESULTS.read_text() + "not json at all\n")
@@ -150,6 +151,7 @@ def test_a_hostile_weights_file_is_one_sentence_naming_it(tmp_path, kind, messag
     assert message in str(info.value) and str(path) in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.trains
 def test_a_hostile_weights_file_stops_the_run_in_preflight(tmp_path, tiny_suite, write_suite):
     path = tmp_path / "code.pth"
     _write_hostile(path, "code_pickle")
@@ -171,6 +173,7 @@ HOLDER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.trains
 def test_a_second_writer_of_the_same_run_is_refused_naming_the_holder(tmp_path, tiny_suite, write_suite):
     tiny_suite["matrix"]["strategies"] = ["linear_probe"]
     suite = write_suite(tiny_suite)

@@ -57,6 +57,7 @@ def _run(suite, out, run_id, seeds):
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.trains
 def test_compare_two_runs_by_id_and_a_planted_regression(tiny_suite, write_suite, tmp_path, monkeypatch):
     tiny_suite["matrix"]["datasets"][0]["options"] = {"train": 64, "test": 400, "size": 16}
     tiny_suite["defaults"]["epochs"] = 4
