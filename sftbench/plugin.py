@@ -3,6 +3,11 @@
 Each item runs through the same library functions as `sftbench run`, appends to the same results
 store, and passes or fails by the same verdict logic as `sftbench check` (judged on its own seed
 against the baseline's seeds). Registered through the `pytest11` entry point.
+
+A suite with `select:` adds, after its points, one item per sweep group and seed: it chooses the
+group's point on validation from the points this session ran (retraining it on train + val with
+`refit: true`) and judges that point under the group's id, as `sftbench check` does. The points
+themselves fail only when they fail to run.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import yaml
 from . import options as shared
 from .api import make_case
 from .engine.device import device_for_suite, resolve_device
+from .engine.refit import refit_cases
 from .engine.runner import RunOptions, run_and_store
 from .errors import DatasetUnavailableError, SftbenchError, WeightsUnavailableError
 from .regression.baselines import Baseline
@@ -25,6 +31,7 @@ from .report.benchmark_json import write_benchmark_json
 from .results.environment import new_run_id
 from .results.record import Record
 from .results.store import Store
+from .results.sweep_choice import selected
 from .schema import Suite
 from .suite.cases import Case, expand
 from .suite.loader import load_suite
@@ -45,6 +52,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE_KEY] = _Session(config)
     for axis in ("backbone", "dataset", "strategy"):
         config.addinivalue_line("markers", f"{axis}_<label>: sftbench cases by {axis} (e.g. -m {axis}_full)")
+
+
+@pytest.hookimpl(trylast=True)  # after any reordering (pytest-randomly): a group needs its points run first
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: isinstance(item, GroupItem))  # stable: every other order is kept
 
 
 def marker_name(axis: str, label: str) -> str:
@@ -75,19 +87,37 @@ class SuiteFile(pytest.File):
             raise self.CollectError(str(err)) from None
         for case in cases:
             item = CaseItem.from_parent(self, name=f"{suite.name}::{case.run_key}", case=case, suite=suite)
-            for axis, label in (("backbone", case.backbone.label), ("dataset", case.dataset.label),
-                                ("strategy", case.strategy.name)):
-                name = marker_name(axis, label)
-                if name not in session.markers:  # registered, so --strict-markers accepts them
-                    session.markers.add(name)
-                    self.config.addinivalue_line("markers", f"{name}: sftbench {axis} {label}")
-                item.add_marker(name)
+            _add_markers(item, case, session, self.config)
             yield item
+        for group, members in _sweep_groups(cases).items():  # after every point: each chooses from all seeds
+            for seed in sorted({case.seed for case in members}):
+                item = GroupItem.from_parent(self, name=f"{suite.name}::{group}-seed{seed}", group=members,
+                                             seed=seed, suite=suite)
+                _add_markers(item, members[0], session, self.config)
+                yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, self.CollectError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
+
+
+def _sweep_groups(cases: list[Case]) -> dict[str, list[Case]]:
+    groups: dict[str, list[Case]] = {}
+    for case in cases:
+        if case.select is not None:
+            groups.setdefault(case.sweep_group, []).append(case)
+    return groups
+
+
+def _add_markers(item: pytest.Item, case: Case, session: "_Session", config: pytest.Config) -> None:
+    for axis, label in (("backbone", case.backbone.label), ("dataset", case.dataset.label),
+                        ("strategy", case.strategy.name)):
+        name = marker_name(axis, label)
+        if name not in session.markers:  # registered, so --strict-markers accepts them
+            session.markers.add(name)
+            config.addinivalue_line("markers", f"{name}: sftbench {axis} {label}")
+        item.add_marker(name)
 
 
 class CaseFailed(Exception):
@@ -108,12 +138,10 @@ class CaseItem(pytest.Item):
         session.records.append(record)
         if not record.ok and record.error is not None and record.error.type in UNAVAILABLE:
             pytest.skip(record.error.message)
-        verdict = session.verdict(self.path, self.suite.name, self.case, record)
-        self.user_properties.append(("sftbench_status", verdict.status.value))
-        if verdict.status in (Status.REGRESSED, Status.FAILED):
-            raise CaseFailed(f"{verdict.status.value}: {verdict.reason}")
-        if verdict.status is Status.NEW:
-            self.add_report_section("call", "sftbench", f"NEW: {verdict.reason}")
+        if self.case.select is not None and record.ok:
+            return  # a sweep point: its group's item judges the point chosen on validation
+        verdict = session.verdict(self.path, self.suite.name, [self.case], record, self.case.case_id)
+        _report(self, verdict)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CaseFailed):
@@ -122,6 +150,41 @@ class CaseItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"sftbench case {self.case.run_key}"
+
+
+def _report(item: pytest.Item, verdict: Verdict) -> None:
+    item.user_properties.append(("sftbench_status", verdict.status.value))
+    if verdict.status in (Status.REGRESSED, Status.FAILED):
+        raise CaseFailed(f"{verdict.status.value}: {verdict.reason}")
+    if verdict.status is Status.NEW:
+        item.add_report_section("call", "sftbench", f"NEW: {verdict.reason}")
+
+
+class GroupItem(CaseItem):
+    """One sweep group at one seed: the point chosen on validation over all the group's seeds, as
+    `sftbench check` chooses it (refit on train + val if asked), judged at this seed."""
+
+    def __init__(self, *, group: list[Case], seed: int, suite: Suite, **kwargs: Any):
+        mine = [case for case in group if case.seed == seed]
+        super().__init__(case=mine[0], suite=suite, **kwargs)
+        self.group, self.mine = group, mine
+
+    def runtest(self) -> None:
+        session: _Session = self.config.stash[_STATE_KEY]
+        keys = {case.run_key for case in self.group}
+        ran = [r for r in session.records if r.suite == self.suite.name and r.run_key in keys]
+        if not any(r.ok and r.seed == self.case.seed for r in ran):
+            pytest.skip(f"no point of sweep group {self.case.sweep_group} ran with seed {self.case.seed} in this session")
+        options = session.run_options(self.suite)
+        for refit in refit_cases(self.mine, ran) if options is not None else []:
+            record = run_and_store(refit, session.store(self.suite.name), options)
+            session.records.append(record)
+            ran.append(record)
+        [stand_in] = [r for r in selected(ran) if r.seed == self.case.seed]
+        _report(self, session.verdict(self.path, self.suite.name, self.group, stand_in, stand_in.case_id))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"sftbench sweep group {self.case.sweep_group}, seed {self.case.seed}"
 
 
 class _Session:
@@ -153,12 +216,12 @@ class _Session:
             self._stores[suite] = Store.for_run(Path(self.option(shared.OUT.name)), suite, self.run_id)
         return self._stores[suite]
 
-    def verdict(self, suite_path: Path, suite: str, case: Case, record: Record) -> Verdict:
+    def verdict(self, suite_path: Path, suite: str, cases: list[Case], record: Record, case_id: str) -> Verdict:
         """This seed alone against the baseline's seeds (other baseline cases are not MISSING here)."""
         key = (suite_path, record.hardware_key)
         if key not in self._baselines:
             self._baselines[key] = pick_baseline(None, default_baselines_dir(suite_path), suite, key[1])
-        [verdict] = judge([case], [record], self._baselines[key], only={case.case_id})
+        [verdict] = judge(cases, [record], self._baselines[key], only={case_id})
         return verdict
 
 
@@ -204,7 +267,7 @@ def _update_baselines(session: pytest.Session, state: _Session) -> None:
     for suite, records in by_suite.items():
         if suite not in suite_paths:  # records of the sftbench_case fixture belong to no suite file
             continue
-        for blessing in bless(records, suite, default_baselines_dir(suite_paths[suite])):
+        for blessing in bless(selected(records), suite, default_baselines_dir(suite_paths[suite])):
             if reporter:
                 reporter.write_line(f"sftbench: blessed {blessing.cases} case(s) into {blessing.path}"
                                     + (f"; refused {blessing.refused}" if blessing.refused else ""))

@@ -50,7 +50,7 @@ class SelectSpec(BaseModel):
 
     metric: str = "val_top1"
     over: list[str] = Field(default_factory=list)  # swept training keys chosen over; empty: every swept key
-    refit: bool = False
+    refit: bool = False  # retrain the chosen point on train + val, score test once (suite/cases.py)
 
     @field_validator("metric")
     @classmethod
@@ -62,11 +62,3 @@ class SelectSpec(BaseModel):
             raise ValueError(f"no split provides a metric {short_repr(metric)}; use val_top1 (top-1 on the "
                              "validation split)")
         return metric
-
-    @field_validator("refit")
-    @classmethod
-    def _no_refit_yet(cls, refit: bool) -> bool:
-        if refit:
-            raise ValueError("refit (retraining the chosen point on train + val) is not built yet; remove it, "
-                             "and the chosen point's test score is reported")
-        return refit

@@ -122,3 +122,23 @@ def test_benchmark_json_is_read_by_pytest_benchmark_compare(pytester, suite_dir)
     assert compare.returncode == 0, compare.stderr
     assert "Failed to load" not in compare.stdout + compare.stderr
     assert "test_efficientnet-random-synthetic-full" in compare.stdout
+
+
+def test_a_sweep_is_judged_by_its_chosen_refit_point_after_its_points_in_any_order(pytester, suite_dir):
+    swept = {**SUITE, "name": "swept", "sweep": {"optimizer.lr": [0.001, 0.05]}, "select": {"refit": True},
+             "matrix": {**SUITE["matrix"], "strategies": ["linear_probe"],
+                        "datasets": [{"name": "synthetic", "val_fraction": 0.25,
+                                      "options": {"train": 48, "test": 16, "size": 16}}]}}
+    (suite_dir / "swept.yaml").write_text(yaml.safe_dump(swept))
+    group = "test_efficientnet-random-synthetic-linear_probe"
+    for order in ("-p", "randomly"), ("-p", "no:randomly"):  # shuffled or not, the group's item runs last
+        result = run(pytester, "-v", *order, "benchmarks/swept.yaml", "--sftbench-update-baselines")
+        result.assert_outcomes(passed=3)  # two points and the group
+        lines = [line for line in result.stdout.lines if "PASSED" in line]
+        assert f"swept::{group}-seed0 PASSED" in lines[-1], result.stdout.str()
+    [baseline] = (pytester.path / "baselines" / "swept").glob("*.json")
+    assert list(json.loads(baseline.read_text())["cases"]) == [group]  # the group, not its points
+    records = [json.loads(line) for f in (pytester.path / "results" / "swept").glob("*.jsonl")
+               for line in f.read_text().splitlines()]
+    refits = [r for r in records if r["case_id"].endswith("-refit")]
+    assert len(refits) == 2 and all(r["spec"]["select"]["refit_of"] in r["case_id"] for r in refits)

@@ -190,8 +190,9 @@ def test_a_suite_with_select_marks_each_records_group_and_the_keys_chosen_over()
      "benchmarks/x.yaml: select.over: 'optimizer.momentum' is not swept by any case"),
     ({}, {"name": "synthetic", "val_fraction": 0.0},
      "benchmarks/x.yaml: select.metric: val_top1 needs a validation split, but dataset 'synthetic' has none"),
-    ({"refit": True}, "synthetic", "benchmarks/x.yaml: select.refit: refit (retraining the chosen point on train + "
-                                   "val) is not built yet"),
+    ({"refit": True}, {"name": "synthetic", "shots": 2, "val_size": 8},
+     "benchmarks/x.yaml: select.refit: dataset 'synthetic' draws `shots` per class, whose training and validation "
+     "images do not make one pool to retrain on"),
 ])
 def test_bad_selections_are_refused_in_one_sentence(select, dataset, expected):
     data = suite(sweep={"optimizer.lr": [0.01, 0.1]}, select=select)

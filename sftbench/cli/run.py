@@ -15,6 +15,7 @@ from ..allocator import allocator_mode
 from ..engine.device import device_for_suite
 from ..engine.executors import ExecutorChoice, pick_executor
 from ..engine.preflight import RunTarget, preflight
+from ..engine.refit import refit_cases
 from ..engine.runner import RunOptions
 from ..engine.schedule import parse_shard, recorded_seconds, shard
 from ..errors import ConfigError, SftbenchError, SftbenchWarning
@@ -133,11 +134,23 @@ def _torch_threads(threads: Optional[int]) -> Iterator[None]:
 
 
 def _execute(cases: list[Case], store: Store, options: RunOptions, choice: ExecutorChoice, resume: bool) -> list[Record]:
-    """Run the cases with the chosen executor; the latest record of each, as the store holds them."""
+    """Run the cases with the chosen executor, then (`select: {refit: true}`) each sweep group's chosen
+    point again on train + val; the latest record of each, as the store holds them."""
     recorded = _recorded_times(store.path.parent)  # earlier wall times order the cases longest first
     execute = pick_executor(choice, options.device, recorded)
-    with store.lock, RichProgress(console, len(cases)) as progress:  # one writer per run id
-        execute(cases, store, options, progress, resume)
+    with store.lock:  # one writer per run id
+        with RichProgress(console, len(cases)) as progress:
+            execute(cases, store, options, progress, resume)
+        refits = refit_cases(cases, _latest(store, cases))
+        if refits:
+            console.print(f"refit: {len(refits)} chosen point(s) retrained on train + val, scored once on test",
+                          highlight=False)
+            with RichProgress(console, len(refits)) as progress:
+                execute(refits, store, options, progress, resume)
+    return _latest(store, cases + refits)
+
+
+def _latest(store: Store, cases: list[Case]) -> list[Record]:
     keys = {c.run_key for c in cases}
     return [r for r in latest_per_run_key(store.records()) if r.run_key in keys]
 

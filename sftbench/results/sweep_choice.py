@@ -9,9 +9,14 @@ without `select` pass through unchanged.
 The chosen records carry the group's spec hash, a digest of every point's hash: a run that chose
 another point of the same sweep is still comparable with its baseline (and the move is reported
 there), while a changed sweep is a changed definition.
+
+With `select: {refit: true}` the run also retrains the chosen point on train + val (`refit_of` in
+its records' selection names the point): those records, scored once on test, stand for the group.
+They never take part in choosing.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import statistics
 from collections.abc import Iterable
@@ -30,6 +35,7 @@ class Choice:
     chosen: Optional[str]  # the chosen point's case id; None when no point has a validation score
     points: dict[str, dict[str, Any]]  # point's case id -> its values of the keys chosen over
     spec_hash: str = ""  # the whole sweep's: a digest of its points' spec hashes
+    refit: Optional[bool] = None  # None: not asked; True: the chosen point's refit records stand in; False: missing
 
     @property
     def chosen_point(self) -> dict[str, Any]:
@@ -40,6 +46,10 @@ def _selection(record: Record) -> Optional[dict[str, Any]]:
     return record.spec.get("select") if record.ok else None
 
 
+def _refit_of(record: Record) -> Optional[str]:
+    return (_selection(record) or {}).get("refit_of")
+
+
 def _score(record: Record, metric: str) -> Optional[float]:
     return getattr(record.metrics, metric, None) if record.metrics else None
 
@@ -47,10 +57,21 @@ def _score(record: Record, metric: str) -> Optional[float]:
 def choices(records: Iterable[Record]) -> dict[str, Choice]:
     """Each sweep group's choice (group id -> Choice), from the records that carry a selection."""
     groups: dict[str, list[Record]] = {}
+    refits: set[tuple[str, str]] = set()  # (group, point) pairs that have refit records
     for record in records:
-        if (select := _selection(record)) is not None:
+        if (select := _selection(record)) is None:
+            continue
+        if (point := _refit_of(record)) is not None:
+            refits.add((select["group"], point))
+        else:
             groups.setdefault(select["group"], []).append(record)
-    return {group: _choose(group, mine) for group, mine in groups.items()}
+    return {group: _with_refit(_choose(group, mine), mine[0], refits) for group, mine in groups.items()}
+
+
+def _with_refit(choice: Choice, record: Record, refits: set[tuple[str, str]]) -> Choice:
+    if not record.spec["select"].get("refit"):
+        return choice
+    return dataclasses.replace(choice, refit=(choice.group, choice.chosen) in refits)
 
 
 def _choose(group: str, records: list[Record]) -> Choice:
@@ -75,7 +96,9 @@ def selected(records: list[Record], all_points: bool = False) -> list[Record]:
     every record as run, each point under its own id)."""
     if all_points:
         return list(records)
-    chosen = {choice.chosen: choice for choice in choices(records).values() if choice.chosen}
+    made = choices(records)
+    # the case id whose records stand for each group: the chosen point's, or its refit's when there is one
+    chosen = {(f"{c.chosen}-refit" if c.refit else c.chosen): c for c in made.values() if c.chosen}
     out = []
     for record in records:
         if _selection(record) is None:

@@ -1,6 +1,7 @@
 """A suite's cases: the matrix minus excludes, overrides merged in, stable ids and spec hashes."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class Case:
     thresholds: Thresholds = field(default_factory=Thresholds, compare=False)
     sweep: Point = ()  # the training sweep's point this case runs at (its values are in `train`)
     select: Optional[SelectSpec] = field(default=None, compare=False)  # the suite's selection, if any
+    refit: bool = False  # the chosen point retrained on train + val (`refit_case`), scored once on test
     case_id: str = field(init=False)  # without the seed: seeds of one case pool in baselines
     spec_hash: str = field(init=False)
 
@@ -45,6 +47,8 @@ class Case:
         case_id = f"{self.backbone.label}-{self.dataset.label}-{self.strategy.label}"
         if self.sweep:
             case_id += f"-{point_label(self.sweep)}"
+        if self.refit:
+            case_id += "-refit"
         object.__setattr__(self, "case_id", case_id)
         object.__setattr__(self, "spec_hash", spec_hash(self.normalised_spec()))
 
@@ -74,6 +78,10 @@ class Case:
             record["sweep"] = dict(self.sweep)
         if self.select is not None:
             record["select"] = {"metric": self.select.metric, "over": self.select_keys, "group": self.sweep_group}
+            if self.select.refit:  # absent otherwise: the records of suites without refit stay as they were
+                record["select"]["refit"] = True
+            if self.refit:
+                record["select"]["refit_of"] = self.case_id.removesuffix("-refit")
         return record
 
     @property
@@ -251,6 +259,9 @@ def _check_selection(suite: Suite, cases: list[Case], source: str) -> None:
                               f"{did_you_mean(key, sorted(swept))}; sweep it or leave it out of `over`")
     for case in cases:
         d = case.dataset
+        if suite.select.refit and d.shots is not None:
+            raise ConfigError(f"{source}: select.refit: dataset {d.label!r} draws `shots` per class, whose training "
+                              "and validation images do not make one pool to retrain on; drop refit or use train_size")
         if d.val_size is None and (d.val_fraction == 0 or d.shots is not None):
             raise ConfigError(f"{source}: select.metric: {suite.select.metric} needs a validation split, but "
                               f"dataset {case.dataset.label!r} has none; give it a val_size (or, without shots, a val_fraction)")
@@ -274,3 +285,15 @@ def _check_unique(cases: list[Case], source: str) -> None:
                 "or give one of them a distinct `id:`"
             )
         seen[case.run_key] = case
+
+
+def refit_case(case: Case) -> Case:
+    """The chosen point retrained on its training and validation images together (VTAB's protocol):
+    the same seeded order, with the validation share folded back into training."""
+    d = case.dataset
+    if d.val_size is not None:
+        train_size = d.train_size + d.val_size if d.train_size is not None else None
+        pooled = d.model_copy(update={"val_size": None, "train_size": train_size, "val_fraction": 0.0})
+    else:
+        pooled = d.model_copy(update={"val_fraction": 0.0})
+    return dataclasses.replace(case, dataset=pooled, refit=True)
