@@ -201,6 +201,7 @@ def test_bad_selections_are_refused_in_one_sentence(select, dataset, expected):
     assert message.startswith(expected) and "\n" not in message, message
 
 
+@pytest.mark.trains
 def test_a_swept_suite_runs_and_its_chosen_points_are_blessed_and_checked(tiny_suite, write_suite, tmp_path):
     import json
 

@@ -1,0 +1,254 @@
+"""The regression layer's boundaries and exact sentences, one behaviour per test: the cases mutation
+testing (benchmarks/mutation/run.sh) found that no other test pinned down. Expected values are worked
+by hand or come from scipy, never from sftbench's own earlier output."""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from conftest import fake_record
+from sftbench.errors import ResultsFormatError, SftbenchError
+from sftbench.regression import stats
+from sftbench.regression.accuracy import planned_detectable_drop
+from sftbench.regression.baselines import AccuracyStats, BaselineEntry
+from sftbench.regression.checks import MetricCheck, Status, Verdict
+from sftbench.regression.compare import _combine
+from sftbench.regression.gate import exit_code, hardware_of, pick_baseline, suspicious
+from sftbench.regression.integrity import check_baseline_entry, check_record
+from sftbench.regression.planning import MAX_SEEDS, plan, plans
+from sftbench.regression.summary import summarise
+from sftbench.results.record import PerExample
+from sftbench.schema import AccuracyThresholds
+
+# --- integrity: top-1 against its own bits -------------------------------------------------------------
+
+
+def _bits(right: int, n: int) -> PerExample:
+    return PerExample.from_bools(np.arange(n) < right, "digest")
+
+
+def _scored(top1: float, bits: PerExample, **changes):
+    return fake_record(metrics={"top1": top1}, **changes).model_copy(update={"per_example": bits})
+
+
+def test_half_an_example_of_rounding_is_allowed_and_anything_more_is_refused_in_one_sentence():
+    bits = _bits(4, 8)  # 50 %; half an example is 6.25 pp
+    check_record(_scored(0.5625, bits), Path("r.jsonl"))  # exactly half an example off: rounding
+    expected = ("r.jsonl: case 'test_efficientnet-random-synthetic-linear_probe' seed 0 states top-1 56.26 % but "
+                "its per-example results give 50.00 %; the file was edited after the run: restore it or re-run the case")
+    with pytest.raises(ResultsFormatError, match=f"^{re.escape(expected)}$"):
+        check_record(_scored(0.5626, bits), Path("r.jsonl"))
+    with pytest.raises(ResultsFormatError, match="states top-1 60.00 %"):
+        check_record(_scored(0.6, bits), Path("r.jsonl"))  # 1.6 examples off
+
+
+def test_records_without_bits_metrics_or_success_are_not_checked():
+    check_record(_scored(0.9, _bits(0, 0)), Path("r.jsonl"))  # no examples scored
+    check_record(_scored(0.9, None), Path("r.jsonl"))
+    failed = _scored(0.9, _bits(1, 8), status="failed", error={"type": "X", "message": "m", "phase": "train"})
+    check_record(failed, Path("r.jsonl"))
+
+
+def test_a_baseline_seed_that_disagrees_with_its_bits_is_refused_naming_it():
+    expected = ("b.json: case 'c' seed 3 states top-1 90.00 % but its per-example results give 50.00 %; the file "
+                "was edited after the run: restore it or re-run the case")
+    with pytest.raises(ResultsFormatError, match=f"^{re.escape(expected)}$"):
+        check_baseline_entry("c", {"1": 0.5, "3": 0.9}, {"1": _bits(4, 8), "3": _bits(4, 8)}, Path("b.json"))
+    check_baseline_entry("c", {"1": 0.5, "3": 0.9}, {"1": _bits(4, 8)}, Path("b.json"))  # seed 3 has no bits
+
+
+# --- gate ------------------------------------------------------------------------------------------------
+
+
+def test_mixed_hardware_is_refused_naming_every_key():
+    records = [fake_record(env={"hardware_key": k}) for k in ("cpu-b-2t", "cpu-a-2t", "cpu-c-2t")]
+    expected = ("the results mix hardware keys ['cpu-a-2t', 'cpu-b-2t', 'cpu-c-2t']; check one hardware's results "
+                "at a time")
+    with pytest.raises(SftbenchError, match=f"^{re.escape(expected)}$"):
+        hardware_of(records)
+    assert hardware_of(records[:1]) == "cpu-b-2t"
+
+
+def test_a_cpu_run_prefers_any_cpu_baseline_over_the_first_file(tmp_path):
+    for key in ("cuda-a100", "cpu-zz-4t"):  # sorted, the GPU's file comes first
+        path = tmp_path / "s" / f"{key}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f'{{"schema_version": 3, "suite": "s", "hardware_key": "{key}", "cases": {{}}}}')
+    assert pick_baseline(None, tmp_path, "s", "cpu-aa-2t").hardware_key == "cpu-zz-4t"
+    assert pick_baseline(None, tmp_path, "s", "mps").hardware_key == "cpu-zz-4t"  # no MPS file: the first
+
+
+def _noise(delta, drop, status=Status.NOISE):
+    checks = [] if delta is None else [MetricCheck("accuracy", 0.5, 0.5 + delta, status, "r", detectable_drop=drop)]
+    return Verdict("c", status, "r", checks)
+
+
+def test_suspicious_means_beyond_half_the_detectable_drop_and_nothing_else():
+    assert not suspicious(_noise(-0.125, 0.25))  # exactly half (binary fractions: no rounding): not beyond
+    assert suspicious(_noise(-0.126, 0.25))
+    assert not suspicious(_noise(-0.1, 0.25))  # beyond a third, within half
+    assert not suspicious(_noise(-0.2, 0.25, Status.PASS))  # only NOISE verdicts are re-run
+    assert not suspicious(_noise(None, None))  # no accuracy check
+    assert not suspicious(_noise(-0.2, None))  # no detectable drop stated
+
+
+def test_strict_alone_does_not_fail_a_passing_run():
+    assert exit_code([Verdict("c", Status.PASS, "r")], strict=True) == 0
+    assert exit_code([Verdict("c", Status.INCOMPARABLE, "r")], strict=True) == 1
+
+
+# --- seed planning ---------------------------------------------------------------------------------------
+
+A = AccuracyThresholds()
+
+
+def _entry(values):
+    return BaselineEntry(spec_hash="h", accuracy=AccuracyStats(values={str(i): v for i, v in enumerate(values)},
+                                                               n=len(values)))
+
+
+def test_one_seed_plans_nothing_and_two_seeds_plan():
+    assert plan("c", _entry([0.9]), A, 0.03, 1) == plan("c", _entry([0.9]), A, 0.03, 1)
+    one = plan("c", _entry([0.9]), A, 0.03, 1)
+    assert (one.case_id, one.seeds, one.seed_sd, one.detectable_one, one.baseline_seeds_for_target) == ("c", 1, None,
+                                                                                                       None, None)
+    two = plan("c", _entry([0.90, 0.92]), A, 0.03, 1)
+    assert (two.case_id, two.seeds) == ("c", 2) and two.seed_sd == pytest.approx(math.sqrt(0.0002))
+
+
+def test_seeds_for_a_target_are_the_first_counts_that_reach_it_exactly():
+    values = [0.90, 0.91, 0.92, 0.905, 0.915, 0.91]
+    sd, n = float(np.std(values, ddof=1)), len(values)
+
+    def drop(baseline, new, family=2):
+        return planned_detectable_drop(sd, baseline, new, A, family)
+
+    assert plan("c", _entry(values), A, drop(9, 1), 2).baseline_seeds_for_target == 9  # reached at equality
+    assert plan("c", _entry(values), A, drop(2, 1), 2).baseline_seeds_for_target == 2
+    assert plan("c", _entry(values), A, drop(MAX_SEEDS, 1), 2).baseline_seeds_for_target == MAX_SEEDS
+    assert plan("c", _entry(values), A, drop(MAX_SEEDS + 1, 1), 2).baseline_seeds_for_target is None
+    assert plan("c", _entry(values), A, drop(n, 1), 2).new_seeds_for_target == 1
+    assert plan("c", _entry(values), A, drop(n, 4), 2).new_seeds_for_target == 4
+    assert plan("c", _entry(values), A, drop(n, MAX_SEEDS), 2).new_seeds_for_target == MAX_SEEDS
+    assert plan("c", _entry(values), A, drop(n, MAX_SEEDS + 1), 2).new_seeds_for_target is None
+    made = plan("c", _entry(values), A, 0.03, 2)
+    assert (made.detectable_one, made.detectable_three) == (pytest.approx(drop(n, 1)), pytest.approx(drop(n, 3)))
+
+
+def test_plans_hold_every_case_to_the_whole_suites_family_in_case_order():
+    strict = AccuracyThresholds(alpha=0.01)
+    cases = {"b": _entry([0.9, 0.92, 0.91]), "a": _entry([0.8, 0.83, 0.82])}
+    made = plans(cases, {"b": strict}, 0.03)
+    assert [p.case_id for p in made] == ["a", "b"]
+    assert made[0].detectable_one == pytest.approx(plan("a", cases["a"], A, 0.03, 2).detectable_one)
+    assert made[1].detectable_one == pytest.approx(plan("b", cases["b"], strict, 0.03, 2).detectable_one)
+    assert made[0].detectable_one != pytest.approx(plan("a", cases["a"], A, 0.03, 1).detectable_one)
+
+
+# --- statistics against scipy and closed forms -----------------------------------------------------------
+
+
+def test_welchs_detectable_drop_is_the_drop_scipy_calls_significant_at_alpha():
+    baseline, current = [0.90, 0.92, 0.91, 0.93], [0.89, 0.92, 0.90]
+    result = stats.welch(baseline, current, 0.05)
+    assert result.name == "welch"
+    assert result.p_value == pytest.approx(scipy_stats.ttest_ind(baseline, current, equal_var=False,
+                                                                 alternative="greater").pvalue)
+    shift = result.detectable_drop - (np.mean(baseline) - np.mean(current))  # move current down to that drop
+    at_limit = scipy_stats.ttest_ind(baseline, [c - shift for c in current], equal_var=False, alternative="greater")
+    assert at_limit.pvalue == pytest.approx(0.05, rel=1e-6)
+
+
+def test_welch_without_spread_is_decided_by_the_means_alone():
+    assert stats.welch([0.9, 0.9], [0.8, 0.8], 0.05) == stats.TestResult("welch", 0.0, 0.0)
+    assert stats.welch([0.9, 0.9], [0.9, 0.9], 0.05) == stats.TestResult("welch", 1.0, 0.0)  # equal: no drop
+
+
+def test_two_proportions_against_the_normal_closed_form():
+    result = stats.two_proportions(0.90, 0.85, 1000, 1000, 0.05)
+    pooled = 0.875
+    se = math.sqrt(pooled * (1 - pooled) * (2 / 1000))
+    assert result.name == "two-proportion"
+    assert result.p_value == pytest.approx(scipy_stats.norm.sf(0.05 / se), rel=1e-6)
+    assert result.detectable_drop == pytest.approx(scipy_stats.norm.isf(0.05) * se)
+    for every in (1.0, 0.0):  # all right (or all wrong) on both sides: no variance to test with
+        assert stats.two_proportions(every, every, 100, 100, 0.05) == stats.TestResult("two-proportion", 1.0, math.inf)
+
+
+def test_mcnemar_states_its_detectable_drop_over_every_example_and_p_one_without_discordance():
+    pairs = [(np.array([True] * 9 + [False] * 2 + [True] * 49), np.array([False] * 9 + [True] * 2 + [True] * 49))]
+    result = stats.mcnemar(pairs, 0.05)
+    assert result.name == "mcnemar" and (result.losses, result.gains) == (9, 2)
+    threshold = int(scipy_stats.binom.isf(0.05, 11, 0.5)) + 1  # 9: P(X >= 9 | 11) = 0.033
+    assert result.detectable_drop == pytest.approx((2 * threshold - 11) / 60)
+    same = [(np.array([True, False]), np.array([True, False]))]
+    assert stats.mcnemar(same, 0.05) == stats.TestResult("mcnemar", 1.0, math.inf, 0, 0)
+
+
+def test_mcnemars_detectable_drop_at_the_edges_of_the_exact_test():
+    assert stats.mcnemar_detectable_drop(5, 100, 0.05) == pytest.approx(0.05)  # all 5 lost: p = 1/32, rejects
+    assert stats.mcnemar_detectable_drop(3, 100, 0.05) == math.inf  # even 3 of 3 lost: p = 1/8
+    assert stats.mcnemar_detectable_drop(5, 0, 0.05) == math.inf
+
+
+# --- how a verdict's reason is put together --------------------------------------------------------------
+
+
+def _check(metric, status, reason):
+    return MetricCheck(metric, 1.0, 1.0, status, reason)
+
+
+def test_a_verdicts_reason_names_the_deciding_checks_exactly():
+    assert _combine([_check("accuracy", Status.REGRESSED, "a"), _check("train", Status.REGRESSED, "t")]) == (
+        Status.REGRESSED, "a; t")
+    assert _combine([_check("accuracy", Status.PASS, "acc ok")]) == (Status.PASS, "acc ok")
+    assert _combine([]) == (Status.PASS, "nothing to compare")
+    skipped_accuracy = [_check("accuracy", Status.SKIPPED, "no accuracy"), _check("train_samples_per_s", Status.PASS, "")]
+    assert _combine(skipped_accuracy) == (Status.PASS, "train within tolerance")
+    speed_unjudged = [_check("accuracy", Status.PASS, "acc ok"), _check("eval_x", Status.MACHINE_DIFFERS, "other box")]
+    assert _combine(speed_unjudged) == (Status.PASS, "acc ok; other box")
+
+
+def test_verdicts_serialise_with_plain_status_strings_and_their_first_stage():
+    first = Verdict("c", Status.REGRESSED, "r1", [_check("accuracy", Status.REGRESSED, "a")], 3, 1)
+    final = Verdict("c", Status.NOISE, "r2", [_check("accuracy", Status.NOISE, "b")], 3, 4, initial=first)
+    data = final.to_dict()
+    assert data["status"] == "NOISE" and data["checks"][0]["status"] == "NOISE"
+    assert data["initial"]["status"] == "REGRESSED" and data["initial"]["checks"][0]["status"] == "REGRESSED"
+    assert (data["case_id"], data["reason"], data["baseline_n"], data["current_n"]) == ("c", "r2", 3, 4)
+    assert data["initial"]["initial"] is None and first.to_dict()["initial"] is None
+
+
+# --- summaries -------------------------------------------------------------------------------------------
+
+
+def _seed(seed, **changes):
+    return fake_record(seed=seed, run_key=f"c-seed{seed}", case_id="c", **changes)
+
+
+def test_a_failed_seed_is_named_and_the_seeds_after_it_still_count():
+    failed = _seed(0, status="failed", metrics=None, error={"type": "RuntimeError", "message": "boom", "phase": "train"})
+    ok = [_seed(1, metrics={"top1": 0.5}, throughput={"eval_windows": [1.0, 2.0]}),
+          _seed(2, metrics={"top1": 0.7}, throughput={"eval_windows": [3.0]})]
+    [s] = summarise([failed, *ok]).values()
+    assert s.errors == [f"seed 0: {failed.error_message}"] and s.accuracy == {1: 0.5, 2: 0.7}
+    assert s.eval_windows == [1.0, 2.0, 3.0] and s.test_n == 32  # windows of every seed; the test split's size
+    assert (s.case_id, s.hardware_key, s.env, s.labels) == ("c", ok[0].hardware_key, failed.env, failed.labels)
+
+
+def test_a_record_without_throughput_counts_as_failed():
+    broken = _seed(0).model_copy(update={"throughput": None})
+    [s] = summarise([broken]).values()
+    assert s.failed and s.accuracy == {}
+
+
+def test_the_summary_keeps_the_chosen_point_of_the_keys_chosen_over_only():
+    record = _seed(0, spec={"sweep": {"optimizer.lr": 0.01, "epochs": 2},
+                            "select": {"metric": "val_top1", "over": ["optimizer.lr"], "group": "c"}})
+    assert summarise([record])["c"].sweep_point == {"optimizer.lr": 0.01}
+    assert summarise([_seed(0, spec={"sweep": {"optimizer.lr": 0.01}})])["c"].sweep_point == {}
