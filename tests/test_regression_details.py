@@ -252,3 +252,59 @@ def test_the_summary_keeps_the_chosen_point_of_the_keys_chosen_over_only():
                             "select": {"metric": "val_top1", "over": ["optimizer.lr"], "group": "c"}})
     assert summarise([record])["c"].sweep_point == {"optimizer.lr": 0.01}
     assert summarise([_seed(0, spec={"sweep": {"optimizer.lr": 0.01}})])["c"].sweep_point == {}
+
+
+# --- accuracy: the one-seed fallback, split variance, planning ---------------------------------------------
+
+
+def _summary(values, bits=None, test_n=None):
+    from sftbench.regression.summary import CaseSummary
+
+    return CaseSummary("c", "h", "cpu", accuracy=dict(enumerate(values)), per_example=dict(enumerate(bits or [])),
+                       test_n=test_n)
+
+
+def _baseline(values, bits=None, test_n=None):
+    return BaselineEntry(spec_hash="h", accuracy=AccuracyStats(values={str(i): v for i, v in enumerate(values)},
+                                                               n=len(values)),
+                         per_example={str(i): b for i, b in enumerate(bits or [])}, test_n=test_n)
+
+
+def test_the_fallback_uses_the_test_size_either_side_knows_and_a_baseline_without_bits():
+    from sftbench.regression.accuracy import fallback_test
+
+    current = _summary([0.80], bits=[_bits(80, 100)])  # bits, but the baseline has none: nothing to pair
+    result = fallback_test(_baseline([0.90], test_n=100), current, 0.05)
+    assert result == stats.two_proportions(0.90, 0.80, 100, 100, 0.05)
+    assert fallback_test(_baseline([0.90]), _summary([0.80]), 0.05) is None  # no test size anywhere
+    nothing_right = fallback_test(_baseline([0.0], test_n=100), _summary([0.0]), 0.05)
+    assert nothing_right == stats.TestResult("two-proportion", 1.0, math.inf)
+
+
+def test_different_test_splits_add_their_sampling_variance_to_the_seed_noise():
+    from sftbench.regression.accuracy import accuracy_test
+
+    base_values, new_values = [0.80, 0.82, 0.84], [0.81, 0.83]
+    on = lambda digest: [PerExample.from_bools(np.arange(100) < 80, digest)] * 3  # noqa: E731
+    same = accuracy_test(_baseline(base_values, on("a")), _summary(new_values, on("a")[:2]), A)
+    other = accuracy_test(_baseline(base_values, on("a")), _summary(new_values, on("b")[:2]), A)
+    sd = math.sqrt((2 * 0.0004 + 0.0002) / 3)  # pooled over both sides, each around its own mean
+    assert same.se == pytest.approx(sd * math.sqrt(1 / 3 + 1 / 2))
+    p = np.mean(base_values)
+    assert other.se == pytest.approx(math.sqrt(sd**2 * (1 / 3 + 1 / 2) + p * (1 - p) * (2 / 100)))
+
+
+def test_planned_detectable_drops_match_the_test_that_will_be_run():
+    from sftbench.regression.accuracy import accuracy_test, detectable_drop
+
+    base_values = [0.70, 0.80, 0.90, 0.75]  # a wide spread: the significance limit, not abs_tol, binds
+    sd = float(np.std(base_values, ddof=1))
+    for new_values in ([0.8], [0.75, 0.85, 0.80]):
+        new_sd = float(np.std(new_values, ddof=1)) if len(new_values) > 1 else 0.0
+        scale = sd / new_sd if new_sd else 1.0  # give the new seeds the baseline's sd, so the pooled sd is sd
+        mean = np.mean(new_values)
+        spread = [mean + (v - mean) * scale for v in new_values]
+        test = accuracy_test(_baseline(base_values), _summary(spread), A)
+        assert planned_detectable_drop(sd, 4, len(new_values), A) == pytest.approx(detectable_drop(test, A))
+    assert planned_detectable_drop(sd, 1, 1, A) == math.inf  # no degree of freedom
+    assert math.isfinite(planned_detectable_drop(sd, 2, 1, A))
