@@ -308,3 +308,71 @@ def test_planned_detectable_drops_match_the_test_that_will_be_run():
         assert planned_detectable_drop(sd, 4, len(new_values), A) == pytest.approx(detectable_drop(test, A))
     assert planned_detectable_drop(sd, 1, 1, A) == math.inf  # no degree of freedom
     assert math.isfinite(planned_detectable_drop(sd, 2, 1, A))
+
+
+# --- sftbench ab: decisions at their boundaries and the sentence they print ---------------------------------
+
+
+def test_ab_speed_decisions_at_the_tolerance_and_alpha_boundaries():
+    from sftbench.regression.ab import Ratio, decide_speed
+
+    def decide(ratio, p):
+        return decide_speed(Ratio("train_samples_per_s", ratio, None, None, 3, Status.PASS), p, 0.25, 0.5).status
+
+    assert decide(0.70, 0.1) is Status.REGRESSED and decide(1.30, 0.1) is Status.IMPROVED
+    assert decide(0.75, 0.1) is Status.PASS and decide(1.25, 0.1) is Status.PASS  # at the tolerance: within
+    assert decide(2.10, 0.1) is Status.IMPROVED and decide(1.30, 0.5) is Status.PASS  # p at alpha: not significant
+    assert decide(0.70, 0.5) is Status.NOISE and decide(0.70, None) is Status.NOISE
+    assert decide_speed(Ratio("m", 0.7, None, None, 3, Status.PASS), 0.1, 0.25, 0.5).p_adjusted == 0.1
+
+
+def test_ab_accuracy_decisions_at_their_boundaries():
+    from sftbench.regression.ab import AccuracyDiff, decide_accuracy
+
+    def decide(losses, gains, p):
+        return decide_accuracy(AccuracyDiff(0.9, 0.9, losses, gains), p, 0.05).status
+
+    assert decide(9, 2, 0.01) is Status.REGRESSED and decide(9, 2, 0.05) is Status.NOISE  # p at alpha: not significant
+    assert decide(3, 3, 0.01) is Status.PASS and decide(2, 9, 0.01) is Status.IMPROVED
+    assert decide(2, 9, 0.05) is Status.PASS and decide(1, 0, None) is Status.SKIPPED
+
+
+def test_ab_without_rounds_skips_and_with_rounds_keeps_each_rounds_ratio():
+    from sftbench.regression.ab import Ratio, measure_ratio, ratio_interval
+
+    assert measure_ratio("eval_samples_per_s", [], 0.95) == Ratio("eval_samples_per_s", None, None, None, 0,
+                                                                   Status.SKIPPED)
+    made = measure_ratio("eval_samples_per_s", [0.912345, 1.1], 0.95)
+    assert (made.status, made.rounds, made.per_round) == (Status.PASS, 2, [0.9123, 1.1])
+    assert ratio_interval([0.9, 1.1], 0.95)[1] is not None and ratio_interval([0.9], 0.95)[1:] == (None, None)
+
+
+def test_ab_reason_sentence_and_serialisation():
+    from sftbench.regression.ab import AbCase, AccuracyDiff, Ratio, _reason
+
+    speeds = [Ratio("train_samples_per_s", 0.8, 0.75, 0.85, 3, Status.REGRESSED, p_adjusted=0.0123),
+              Ratio("eval_samples_per_s", 1.0, None, None, 1, Status.PASS),
+              Ratio("peak_mb", None, None, None, 0, Status.SKIPPED)]
+    acc = AccuracyDiff(0.9, 0.8, 12, 2, 0.001, 0.002, Status.REGRESSED)
+    assert _reason(speeds, acc, 0.05) == ("train B/A 0.800 [0.750, 0.850] (Holm p=0.0123); eval B/A 1.000 (one round: "
+                                          "no interval); accuracy lost 12, gained 2 examples (Holm p=0.002); "
+                                          "tolerance 5%")
+    assert _reason([], AccuracyDiff(0.9, 0.9), 0.1) == "; tolerance 10%"
+    data = AbCase("c", Status.REGRESSED, "r", speeds[:1], acc, ["x"]).to_dict()
+    assert data["status"] == "REGRESSED" and data["speeds"][0]["status"] == "REGRESSED"
+    assert data["accuracy"]["status"] == "REGRESSED" and data["failed"] == ["x"] and data["case_id"] == "c"
+
+
+def test_ab_pairs_rounds_both_sides_ran_and_skips_cached_probe_training_speed():
+    from sftbench.regression.ab import paired_ratios, versions
+
+    def rec(speed, path="images", seed=0):
+        return fake_record(seed=seed, throughput={"train_samples_per_s": speed, "train_path": path})
+
+    a = {0: [rec(100.0)], 1: [rec(100.0)], 2: [rec(100.0)]}
+    b = {0: [rec(90.0)], 2: [rec(0.0)], 3: [rec(80.0)]}  # round 2: B measured nothing usable
+    assert paired_ratios(a, b, rec(1.0).case_id, "train_samples_per_s") == [0.9]
+    cached = {0: [rec(100.0, "cached_features")]}
+    assert paired_ratios(cached, {0: [rec(50.0, "cached_features")]}, rec(1.0).case_id, "train_samples_per_s") == []
+    assert versions([]) == dict.fromkeys(("torch", "timm", "sftbench", "python", "cuda"))
+    assert versions([rec(1.0)])["torch"] == "2.14.1+cu130"
