@@ -376,3 +376,49 @@ def test_ab_pairs_rounds_both_sides_ran_and_skips_cached_probe_training_speed():
     assert paired_ratios(cached, {0: [rec(50.0, "cached_features")]}, rec(1.0).case_id, "train_samples_per_s") == []
     assert versions([]) == dict.fromkeys(("torch", "timm", "sftbench", "python", "cuda"))
     assert versions([rec(1.0)])["torch"] == "2.14.1+cu130"
+
+
+# --- run diffs ------------------------------------------------------------------------------------------
+
+
+def _run_of(case, seeds_top1, run, peak=100.0, **env):
+    return [fake_record(case_id=case, run_key=f"{case}-seed{s}", seed=s, run_id=run, metrics={"top1": t},
+                        memory={"kind": "process_peak_rss", "peak_mb": peak}, env=env or {}) for s, t in seeds_top1]
+
+
+def test_a_run_diff_lists_every_case_of_either_run_with_its_labels_counts_and_env_changes():
+    from sftbench.regression.diff import diff_runs
+
+    a = _run_of("both", [(0, 0.80), (1, 0.82)], "a") + _run_of("only_a", [(0, 0.5)], "a")
+    b = _run_of("both", [(0, 0.60), (1, 0.62), (2, 0.61)], "b", peak=150.0) + _run_of("only_b", [(0, 0.5)], "b")
+    failed_b = fake_record(case_id="both", run_key="both-seed3", seed=3, status="failed", metrics=None,
+                           error={"type": "X", "message": "m", "phase": "train"})
+    result = diff_runs(a, b + [failed_b], alpha=0.05)
+    assert [c.case_id for c in result.cases] == ["both", "only_a", "only_b"]
+    both, only_a, only_b = result.cases
+    assert (both.n_a, both.n_b, both.test) == (2, 3, "welch")  # the failed seed counts nowhere
+    assert both.labels == {"backbone": "test_efficientnet-random", "dataset": "synthetic", "strategy": "linear_probe"}
+    assert both.seed_sd == pytest.approx(max(np.std([0.80, 0.82], ddof=1), np.std([0.60, 0.62, 0.61], ddof=1)))
+    assert both.significant and both.peak_change == pytest.approx(0.5) and result.same_hardware
+    assert (only_a.n_a, only_a.n_b, only_a.test, only_a.top1_b) == (1, 0, None, None)
+    assert (only_b.n_a, only_b.n_b, only_b.labels["strategy"]) == (0, 1, "linear_probe")
+    assert result.env_changes == {} and result.alpha == 0.05
+
+
+def test_a_run_diff_names_the_environment_keys_that_changed_by_their_commonest_value():
+    from sftbench.regression.diff import diff_runs
+
+    a = _run_of("c", [(0, 0.8), (1, 0.8), (2, 0.8)], "a")
+    b = [r.model_copy(update={"env": r.env.model_copy(update={"torch": t})})
+         for r, t in zip(_run_of("c", [(0, 0.8), (1, 0.8), (2, 0.8)], "b"), ("9.9", "9.9", "2.14.1+cu130"))]
+    assert diff_runs(a, b).env_changes == {"torch": ("2.14.1+cu130", "9.9")}
+
+
+def test_a_difference_within_the_seed_noise_or_of_single_different_seeds_is_not_significant():
+    from sftbench.regression.diff import diff_runs
+
+    noisy = diff_runs(_run_of("c", [(0, 0.70), (1, 0.90)], "a"), _run_of("c", [(2, 0.70), (3, 0.89)], "b"))
+    assert not noisy.cases[0].significant
+    single = diff_runs(_run_of("c", [(0, 0.90)], "a"), _run_of("c", [(1, 0.10)], "b")).cases[0]
+    assert single.caveat == ("different single seeds: seed noise unknown, not judged (run >= 2 seeds or the same "
+                             "seeds)") and not single.significant and single.test == "two-proportion"
