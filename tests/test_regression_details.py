@@ -422,3 +422,92 @@ def test_a_difference_within_the_seed_noise_or_of_single_different_seeds_is_not_
     single = diff_runs(_run_of("c", [(0, 0.90)], "a"), _run_of("c", [(1, 0.10)], "b")).cases[0]
     assert single.caveat == ("different single seeds: seed noise unknown, not judged (run >= 2 seeds or the same "
                              "seeds)") and not single.significant and single.test == "two-proportion"
+
+
+# --- speed between runs: the tolerance's sources, its boundaries and the sentence ---------------------------
+
+
+def _speed(train=100.0, peak=1000.0, gemm=100.0, gpu=None, digest="fp"):
+    from sftbench.regression.summary import RunSpeed
+
+    return RunSpeed(run_id="r", train_samples_per_s=train, eval_samples_per_s=400.0, peak_mb=peak, workload="w",
+                    gemm_gflops=gemm, copy_gbps=20.0, gpu_tflops=gpu, drift=0.0, fingerprint_digest=digest)
+
+
+def test_the_speed_tolerance_from_an_assumed_sd_and_its_sentence():
+    from sftbench.regression.speed import between_runs_check
+    from sftbench.schema import RelativeThreshold
+
+    t = RelativeThreshold()  # rel_tol 5 %, alpha 0.01, assumed between-run sd 12 %
+    check = between_runs_check("train_throughput", [_speed()] * 3, [_speed(train=60.0)], t, True)
+    width = scipy_stats.norm.isf(0.01) * 0.12 * math.sqrt(1 / 3 + 1)
+    assert check.tolerance == pytest.approx(math.expm1(width)) and check.status is Status.REGRESSED
+    assert check.reason == (f"train_throughput -40.0% (tolerance {100 * math.expm1(width):.1f}%: no baseline case has "
+                            "two runs: assumed between-run sd 12 %, floor 5%)")
+    assert (check.baseline, check.current, check.test) == (pytest.approx(100.0), pytest.approx(60.0), "between-runs")
+
+
+def test_the_speed_tolerance_from_the_pooled_noise_and_its_sentence():
+    from sftbench.regression.speed import RunNoise, between_runs_check
+    from sftbench.schema import RelativeThreshold
+
+    noise = RunNoise(sd=0.05, dof=4, cases=2)
+    check = between_runs_check("train_throughput", [_speed()] * 3, [_speed(train=200.0)] * 2, RelativeThreshold(),
+                               True, noise)
+    width = scipy_stats.t.isf(0.01, 4) * 0.05 * math.sqrt(1 / 3 + 1 / 2)
+    assert check.status is Status.IMPROVED and check.tolerance == pytest.approx(math.expm1(width))
+    assert check.reason == (f"train_throughput +100.0% (tolerance {100 * math.expm1(width):.1f}%: between-run sd 5.0 % "
+                            "from 2 case(s)' baseline runs, 4 dof, 3 run(s) of this case, floor 5%)")
+
+
+def test_the_floor_holds_both_ways_when_it_is_wider_than_the_noise():
+    from sftbench.regression.speed import between_runs_check
+    from sftbench.schema import RelativeThreshold
+
+    half = RelativeThreshold(rel_tol=0.5)  # floor: a halving, log 2 either way, wider than the assumed sd's
+    assert between_runs_check("train_throughput", [_speed()], [_speed(train=51.0)], half, True).status is Status.NOISE
+    assert between_runs_check("train_throughput", [_speed()], [_speed(train=49.0)], half, True).status is Status.REGRESSED
+    assert between_runs_check("train_throughput", [_speed()], [_speed(train=195.0)], half, True).status is Status.PASS
+    assert between_runs_check("train_throughput", [_speed()], [_speed(train=205.0)], half, True).status is Status.IMPROVED
+    lower_is_better = between_runs_check("peak_memory", [_speed()], [_speed(peak=3000.0)], half, False)
+    assert lower_is_better.status is Status.REGRESSED  # memory tripled
+
+
+def test_a_speed_missing_or_non_positive_on_one_side_is_skipped_by_name():
+    from sftbench.regression.speed import between_runs_check
+    from sftbench.schema import RelativeThreshold
+
+    skipped = between_runs_check("train_throughput", [_speed(train=0.0)], [_speed()], RelativeThreshold(), True)
+    assert (skipped.status, skipped.reason) == (Status.SKIPPED, "train_throughput: missing on one side")
+    small = between_runs_check("train_throughput", [_speed(train=0.5)], [_speed(train=0.5)], RelativeThreshold(), True)
+    assert small.status is Status.PASS  # slow is still a speed
+
+
+def test_the_machine_checks_name_what_changed():
+    from sftbench.regression.speed import Machine, _fingerprint_change, calibration_difference
+
+    base = {"cpu": {"model": 17, "flags": "a"}, "cores": 2, "x": 1, "y": 1, "z": 1}
+    cur = {"cpu": {"model": 1, "flags": "a"}, "cores": 4, "new": True, "x": 2, "y": 2, "z": 2}
+    assert _fingerprint_change(base, cur) == "cores 2 -> 4, cpu.model 17 -> 1, new None -> True, x 1 -> 2"
+    assert _fingerprint_change(base, base) == "details unknown"
+    slow = calibration_difference(Machine("k", [_speed(gemm=100.0)]), Machine("k", [_speed(gemm=50.0)]), 0.25)
+    assert slow == ("the machine is not as fast as when blessed: GEMM GFLOP/s 50.0 now vs 100.0 at bless (-50 %), "
+                    "beyond the ±25 % band")
+    both = calibration_difference(Machine("k", [_speed(gemm=100.0, gpu=10.0)]),
+                                  Machine("k", [_speed(gemm=50.0, gpu=30.0)]), 0.25)
+    assert "(-50 %); GPU TFLOP/s 30.0 now vs 10.0 at bless (+200 %), beyond" in both
+
+
+def test_memory_on_another_machine_is_not_judged_and_normalised_speed_uses_the_gpu_part_first():
+    from sftbench.regression.speed import Machine, speed_checks
+    from sftbench.schema import Thresholds, ThroughputThresholds
+
+    other = speed_checks(Machine("a", [_speed()]), Machine("b", [_speed()]), Thresholds())
+    assert (other[-1].status, other[-1].reason) == (Status.MACHINE_DIFFERS, "memory not judged: measured on another machine")
+    t = Thresholds(throughput=ThroughputThresholds(beyond_band="normalise"))
+    base, cur = Machine("k", [_speed(gpu=10.0)] * 3), Machine("k", [_speed(train=50.0, gemm=50.0, gpu=5.0)] * 3)
+    checks = speed_checks(base, cur, t)
+    train = checks[0]
+    assert train.reason.startswith("train_throughput +0.0% normalised by GPU TFLOP/s ×0.50 (tolerance"), train.reason
+    plain = speed_checks(base, base, t)[0]  # the same machine: no widening
+    assert train.tolerance == pytest.approx(math.expm1(math.log1p(plain.tolerance) + math.log(2) / 2))
