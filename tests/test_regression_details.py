@@ -511,3 +511,46 @@ def test_memory_on_another_machine_is_not_judged_and_normalised_speed_uses_the_g
     assert train.reason.startswith("train_throughput +0.0% normalised by GPU TFLOP/s ×0.50 (tolerance"), train.reason
     plain = speed_checks(base, base, t)[0]  # the same machine: no widening
     assert train.tolerance == pytest.approx(math.expm1(math.log1p(plain.tolerance) + math.log(2) / 2))
+
+
+# --- compare: every kind of verdict with both sides' seed counts ---------------------------------------------
+
+
+def _case_summary(case_id, values, spec="h", errors=(), env=None):
+    from sftbench.regression.summary import CaseSummary
+
+    return CaseSummary(case_id, spec, "cpu-k-2t", accuracy=dict(enumerate(values)), errors=list(errors),
+                       env=env, runs=[_speed()])
+
+
+def test_each_kind_of_verdict_states_its_reason_and_both_seed_counts():
+    from sftbench.regression.baselines import Baseline, entry_from_summary
+    from sftbench.regression.compare import check
+
+    blessed = [_case_summary("ok", [0.9, 0.91, 0.92]), _case_summary("changed", [0.9, 0.9], spec="old"),
+               _case_summary("gone", [0.8] * 4)]
+    baseline = Baseline(suite="s", hardware_key="cpu-k-2t", cases={s.case_id: entry_from_summary(s) for s in blessed})
+    current = {"ok": _case_summary("ok", [0.91]), "changed": _case_summary("changed", [0.9]),
+               "new": _case_summary("new", [0.9, 0.9]), "broken": _case_summary("broken", [], errors=["seed 0: a",
+                                                                                                   "seed 1: b"])}
+    got = {v.case_id: (v.status, v.baseline_n, v.current_n, v.reason) for v in check(current, baseline, {})}
+    assert got["changed"] == (Status.INCOMPARABLE, 2, 1, "spec hash h differs from the baseline's old: the case "
+                                                          "definition changed; bless a new baseline")
+    assert got["new"] == (Status.NEW, 0, 2, "no baseline for this case")
+    assert got["broken"] == (Status.FAILED, 0, 0, "seed 0: a; seed 1: b")
+    assert got["gone"] == (Status.MISSING, 4, 0, "in the baseline but not in this run")
+    assert got["ok"][:3] == (Status.PASS, 3, 1) and list(got) == ["ok", "changed", "new", "broken", "gone"]
+
+
+def test_the_fingerprint_of_each_side_reaches_the_speed_verdict():
+    from sftbench.regression.baselines import Baseline, entry_from_summary
+    from sftbench.regression.compare import check
+
+    base = _case_summary("c", [0.9, 0.9], env=fake_record(env={"fingerprint": {"cpu": {"model": 17}},
+                                                                "fingerprint_digest": "fp"}).env)
+    baseline = Baseline(suite="s", hardware_key="cpu-k-2t", cases={"c": entry_from_summary(base)})
+    moved = _case_summary("c", [0.9], env=fake_record(env={"fingerprint": {"cpu": {"model": 1}}}).env)
+    moved.runs = [_speed(digest="other")]
+    [verdict] = check({"c": moved}, baseline, {})
+    assert verdict.check_for("train_throughput").reason == ("speed not judged: another machine under the same key: "
+                                                            "cpu.model 17 -> 1")
