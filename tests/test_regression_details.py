@@ -554,3 +554,64 @@ def test_the_fingerprint_of_each_side_reaches_the_speed_verdict():
     [verdict] = check({"c": moved}, baseline, {})
     assert verdict.check_for("train_throughput").reason == ("speed not judged: another machine under the same key: "
                                                             "cpu.model 17 -> 1")
+
+
+# --- accuracy decisions: each sentence, worked by hand ----------------------------------------------------
+
+
+def _acc(delta, test="seed-t", p=0.001, losses=None, gains=None, tolerance=0.05):
+    return MetricCheck("accuracy", 0.5, 0.5 + delta, Status.PASS, "LIMITS", tolerance, p_value=p, test=test,
+                       losses=losses, gains=gains, detectable_drop=0.03)
+
+
+def test_each_accuracy_decision_and_its_sentence():
+    from sftbench.regression.accuracy import decide_accuracy
+
+    def decide(check, p_adjusted):
+        made = decide_accuracy(check, p_adjusted, A)
+        return made.status, made.reason
+
+    evidence = "seed-t p=0.001, Holm p={} {} α=0.05; detectable drop 3.00 pp at 80 % power"
+    assert decide(_acc(-0.0625), 0.01) == (Status.REGRESSED,
+                                           f"accuracy -6.25 pp; {evidence.format('0.01', '<')}; LIMITS")
+    assert decide(_acc(-0.0625), 0.05) == (Status.NOISE, f"accuracy -6.25 pp, not significant: "
+                                                         f"{evidence.format('0.05', '≥')}; LIMITS")
+    assert decide(_acc(-0.0625, test=None, p=None), None) == (Status.REGRESSED, "accuracy -6.25 pp; LIMITS")
+    assert decide(_acc(-0.00390625), 0.01) == (Status.NOISE, "accuracy -0.39 pp within abs_tol 0.50 pp; LIMITS")
+    assert decide(_acc(0.0), 0.9) == (Status.PASS, "accuracy +0.00 pp")
+    assert decide(_acc(0.0625), 0.9) == (Status.IMPROVED, "accuracy +6.25 pp beyond LIMITS")
+    mcnemar = decide(_acc(-0.0625, test="mcnemar", losses=9, gains=2), 0.01)[1]
+    assert mcnemar.startswith("accuracy -6.25 pp; mcnemar (lost 9, gained 2 examples) p=0.001, Holm p=0.01 < α=0.05")
+    skipped = MetricCheck("accuracy", None, None, Status.SKIPPED, "no accuracy on one side")
+    assert decide_accuracy(skipped, 0.01, A) is skipped
+    no_tolerance = MetricCheck("accuracy", 0.5, 0.4, Status.PASS, "L")  # nothing to decide against
+    assert decide_accuracy(no_tolerance, 0.01, A).status is Status.PASS
+
+
+def test_a_case_without_accuracy_on_one_side_is_skipped_in_one_phrase():
+    from sftbench.regression.accuracy import accuracy_check
+    from sftbench.schema import Thresholds
+
+    made = accuracy_check(_baseline([0.9]), _summary([]), Thresholds())
+    assert (made.metric, made.status, made.reason) == ("accuracy", Status.SKIPPED, "no accuracy on one side")
+
+
+def test_a_baseline_entry_keeps_every_field_rounded_for_readable_diffs():
+    from sftbench.regression.baselines import ENV_KEYS, entry_from_summary
+    from sftbench.regression.summary import CaseSummary
+
+    bits = _bits(3, 4)
+    summary = CaseSummary("c", "h", "cpu", accuracy={1: 0.91234567, 0: 0.8}, train_throughput=[100.123, 200.456, 150.004],
+                          eval_throughput=[400.0, 500.0], peak_mb=[1000.06], per_example={1: bits},
+                          train_windows=[1.234, 5.678], eval_windows=[9.876], test_n=1000,
+                          env=fake_record().env, sweep_point={"optimizer.lr": 0.01})
+    entry = entry_from_summary(summary)
+    assert entry.accuracy.values == {"0": 0.8, "1": 0.91234567} and entry.accuracy.n == 2
+    assert (entry.accuracy.mean, entry.accuracy.std) == (0.856173, 0.07944)  # sd = 0.11234567 / sqrt(2)
+    assert (entry.train_samples_per_s.median, entry.train_samples_per_s.n) == (150.0, 3)
+    assert (entry.eval_samples_per_s.median, entry.eval_samples_per_s.n) == (450.0, 2)
+    assert (entry.peak_mb.median, entry.peak_mb.n) == (1000.1, 1)
+    assert entry.per_example == {"1": bits} and entry.train_windows == [1.23, 5.68] and entry.eval_windows == [9.88]
+    assert entry.test_n == 1000 and entry.sweep_point == {"optimizer.lr": 0.01} and entry.spec_hash == "h"
+    assert list(entry.env) == list(ENV_KEYS) and entry.env["torch"] == "2.14.1+cu130" and entry.env["git_commit"] is None
+    assert entry_from_summary(CaseSummary("c", "h", "cpu", accuracy={0: 0.9})).env == dict.fromkeys(ENV_KEYS)
