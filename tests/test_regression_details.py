@@ -615,3 +615,57 @@ def test_a_baseline_entry_keeps_every_field_rounded_for_readable_diffs():
     assert entry.test_n == 1000 and entry.sweep_point == {"optimizer.lr": 0.01} and entry.spec_hash == "h"
     assert list(entry.env) == list(ENV_KEYS) and entry.env["torch"] == "2.14.1+cu130" and entry.env["git_commit"] is None
     assert entry_from_summary(CaseSummary("c", "h", "cpu", accuracy={0: 0.9})).env == dict.fromkeys(ENV_KEYS)
+
+
+# --- baseline files: every refusal is one exact sentence ----------------------------------------------------
+
+
+def test_every_unusable_baseline_file_is_refused_in_one_exact_sentence(tmp_path):
+    from sftbench.regression.baselines import BASELINE_SCHEMA_VERSION, load_baseline
+
+    def refusal(content: str | None, name="b.json") -> str:
+        path = tmp_path / name
+        if content is not None:
+            path.write_text(content)
+        with pytest.raises(SftbenchError) as err:
+            load_baseline(path)
+        return str(err.value)
+
+    fix = "restore it from git or re-bless it with `sftbench baseline update`"
+    assert refusal(None, "absent.json") == (f"cannot read baseline {str(tmp_path / 'absent.json')!r} (No such file or "
+                                            "directory); check the path")
+    assert refusal('{"a":\n  nope}') == f"baseline {tmp_path / 'b.json'} is not valid JSON (line 2); {fix}"
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ResultsFormatError, match=re.escape(f"baseline {tmp_path / 'bin.json'} is not valid JSON; {fix}")):
+        load_baseline(tmp_path / "bin.json")
+    assert refusal('{"schema_version": 99}') == (
+        f"baseline {tmp_path / 'b.json'} has schema version 99, but this sftbench reads versions 1 to "
+        f"{BASELINE_SCHEMA_VERSION}; upgrade sftbench to read it, or re-bless it with `sftbench baseline update`")
+    assert refusal('{"schema_version": 3, "suite": "s", "hardware_key": "k", "cases": {"c": {"spec_hash": "h", '
+                   '"accuracy": {"values": {"0": "high"}, "n": 1}}}}') == (
+        f"baseline {tmp_path / 'b.json'}: field 'cases.c.accuracy.values.0' is missing or invalid; restore the file "
+        "from git or re-bless it with `sftbench baseline update`")
+
+
+def test_a_loaded_baseline_knows_its_path_and_checks_each_entrys_bits(tmp_path):
+    from sftbench.regression.baselines import Baseline, load_baseline, write_baseline
+
+    entry = _baseline([0.9], bits=[_bits(4, 8)])  # 90 % stated, 50 % in the bits
+    path = tmp_path / "s" / "k.json"
+    write_baseline(Baseline(suite="s", hardware_key="k", cases={"c": entry}), path)
+    with pytest.raises(ResultsFormatError, match=re.escape(f"{path}: case 'c' seed 0 states top-1 90.00 %")):
+        load_baseline(path)
+    write_baseline(Baseline(suite="s", hardware_key="k", cases={"c": _baseline([0.5], bits=[_bits(4, 8)])}), path)
+    assert load_baseline(path).path == path
+
+
+def test_blessing_refuses_every_failed_case_by_its_errors_and_keeps_the_rest():
+    from sftbench.regression.baselines import update_baseline
+
+    summaries = {"a": _case_summary("a", [], errors=["seed 0: x", "seed 1: y"]), "b": _case_summary("b", [], errors=["z"]),
+                 "c": _case_summary("c", [0.9])}
+    baseline, refused = update_baseline(None, summaries, "s", "cpu-k-2t")
+    assert refused == ["a (seed 0: x; seed 1: y)", "b (z)"] and list(baseline.cases) == ["c"]
+    with pytest.raises(SftbenchError, match=re.escape("results for 'c' come from hardware 'cpu-k-2t', not 'gpu'; bless "
+                                                      "each hardware's results into its own baseline file")):
+        update_baseline(None, {"c": summaries["c"]}, "s", "gpu")
