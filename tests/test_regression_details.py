@@ -669,3 +669,59 @@ def test_blessing_refuses_every_failed_case_by_its_errors_and_keeps_the_rest():
     with pytest.raises(SftbenchError, match=re.escape("results for 'c' come from hardware 'cpu-k-2t', not 'gpu'; bless "
                                                       "each hardware's results into its own baseline file")):
         update_baseline(None, {"c": summaries["c"]}, "s", "gpu")
+
+
+def test_a_single_seed_diff_uses_the_two_sided_two_proportion_test_over_the_test_sizes():
+    from sftbench.regression.diff import diff_runs
+
+    [case] = diff_runs(_run_of("c", [(0, 0.75)], "a"), _run_of("c", [(1, 0.5)], "b")).cases
+    one_way = stats.two_proportions(0.75, 0.5, 32, 32, 0.05).p_value  # the template's test split: 32 images
+    other_way = stats.two_proportions(0.5, 0.75, 32, 32, 0.05).p_value
+    assert case.p_value == pytest.approx(min(1.0, 2 * min(one_way, other_way)))
+    assert 0.0 < case.p_value < 0.1
+
+
+def test_ab_end_to_end_on_fakes_names_failures_and_orders_cases_as_a_ran_them():
+    from sftbench.regression.ab import compare_ab
+
+    def rec(case, train, run="a", ok=True):
+        changes = dict(case_id=case, run_key=f"{case}-seed0", run_id=run,
+                       throughput={"train_samples_per_s": train, "eval_samples_per_s": 400.0, "train_path": "images"})
+        if not ok:
+            changes.update(status="failed", metrics=None, error={"type": "X", "message": "boom", "phase": "train"})
+        return fake_record(**changes)
+
+    a = {i: [rec("slow", 100.0), rec("same", 100.0)] for i in range(3)}
+    b = {i: [rec("slow", 50.0, "b"), rec("same", 100.0, "b")] + ([rec("same", 0.0, "b2", ok=False)] if i == 1 else [])
+         for i in range(3)}
+    slow, same = compare_ab(a, b)
+    assert (slow.case_id, slow.status, same.case_id, same.status) == ("slow", Status.REGRESSED, "same", Status.FAILED)
+    assert slow.reason.startswith("train B/A 0.500 [0.500, 0.500] (Holm p=0); eval B/A 1.000 [1.000, 1.000] (Holm p=1)")
+    assert same.reason == "b2 seed 0: boom" and same.failed == ["b2 seed 0: boom"]
+
+
+def test_a_case_blessed_from_one_run_borrows_the_noise_of_the_others():
+    from sftbench.regression.baselines import Baseline, entry_from_summary
+    from sftbench.regression.compare import check
+
+    spread = _case_summary("spread", [0.9])
+    spread.runs = [_speed(train=t) for t in (90.0, 100.0, 110.0)]
+    single = _case_summary("single", [0.9])  # one run: no spread of its own
+    baseline = Baseline(suite="s", hardware_key="cpu-k-2t",
+                        cases={s.case_id: entry_from_summary(s) for s in (spread, single)})
+    verdict = check({"single": _case_summary("single", [0.9])}, baseline, {})[0]
+    assert "between-run sd" in verdict.check_for("train_throughput").reason
+    assert "from 1 case(s)' baseline runs, 2 dof, 1 run(s) of this case" in verdict.check_for("train_throughput").reason
+
+
+def test_a_runs_speed_is_rounded_to_a_thousandth_and_its_calibration_read_at_its_slowest():
+    from sftbench.regression.summary import run_speeds
+
+    cal = {"workload": "w", "threads": 2, "before": {"gemm_gflops": 100.0, "copy_gbps": 10.0},
+           "after": {"gemm_gflops": 80.0, "copy_gbps": 12.0}}
+    records = [fake_record(run_key=f"c-seed{s}", seed=s, case_id="c", throughput={"train_samples_per_s": v,
+                                                                                    "train_windows": [], "train_path": "images"},
+                           env={"calibration": cal, "fingerprint_digest": "fp"}) for s, v in ((0, 1.23456), (1, 1.23456))]
+    [run] = run_speeds(records)["c"]
+    assert run.train_samples_per_s == 1.235 and run.gemm_gflops == 80.0 and run.copy_gbps == 10.0
+    assert run.drift == 0.2 and run.workload == "w" and run.fingerprint_digest == "fp"
