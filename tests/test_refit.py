@@ -56,7 +56,7 @@ def _rec(point: str, seed: int, val, test: float, refit: bool = False):
     case_id = f"{GROUP}-{point}" + ("-refit" if refit else "")
     select = {**SELECT, "refit_of": f"{GROUP}-{point}"} if refit else SELECT
     return fake_record(suite="sw", run_id="r1", case_id=case_id, run_key=f"{case_id}-seed{seed}", seed=seed,
-                       spec={"sweep": {"optimizer.lr": float(point[2:])}, "select": select},
+                       spec_hash=f"hash-{case_id}", spec={"sweep": {"optimizer.lr": float(point[2:])}, "select": select},
                        metrics={"top1": test, "val_top1": val})
 
 
@@ -109,3 +109,19 @@ def test_a_run_with_refit_retrains_the_chosen_point_and_reports_it(tiny_suite, w
     assert refit["spec"]["dataset"]["val_fraction"] == 0.0
     board = CliRunner().invoke(app, ["leaderboard", "--suite", str(path), "--out", str(out)])
     assert "refit on train + val" in " ".join(board.output.split()), board.output
+
+
+def test_a_choice_names_its_metric_keys_and_the_whole_sweeps_digest():
+    import hashlib
+
+    one = [_rec("lr0.01", 0, 0.9, 0.70)]  # a group of a single record still chooses
+    choice = choices(one)[GROUP]
+    assert (choice.metric, choice.over, choice.chosen, choice.chosen_point) == (
+        "val_top1", ["optimizer.lr"], f"{GROUP}-lr0.01", {"optimizer.lr": 0.01})
+    hashes = sorted({r.spec_hash for r in sweep() if "refit_of" not in r.spec["select"]})
+    assert len(hashes) == 2  # one per point; the refit's own hash is not part of the sweep's
+    assert choices(sweep())[GROUP].spec_hash == hashlib.sha256(" ".join(hashes).encode()).hexdigest()[:16]
+    unscored = choices([_rec("lr0.01", 0, None, 0.7)])[GROUP]
+    assert unscored.chosen is None and unscored.scores == {f"{GROUP}-lr0.01": (None, 0)}
+    failed = _rec("lr0.01", 0, 0.9, 0.7).model_copy(update={"metrics": None})
+    assert choices([failed, _rec("lr0.1", 0, 0.5, 0.9)])[GROUP].scores[f"{GROUP}-lr0.01"] == (None, 0)
