@@ -53,7 +53,8 @@ def table(records: list[Record]) -> str:
     lr_of = {_pair_and_strategy(r): chosen_lr[r.spec["select"]["group"]] for r in ok}
     lines = []
     for pair in sorted({p for p, _ in picked}):
-        strategies = [s for p, s in picked if p == pair]
+        # strategies that ran at every rate (an interrupted sweep leaves some out of the comparison)
+        strategies = [s for p, s in picked if p == pair and all((pair, s) in fixed[lr] for lr in rates)]
         ranks = {lr: _ranks({s: fixed[lr][(pair, s)] for s in strategies}) for lr in rates}
         chosen_ranks = _ranks({s: picked[(pair, s)] for s in strategies})
         lines += [f"**{pair}**", "", "| strategy | " + " | ".join(f"lr {lr:g}: top-1 % (rank)" for lr in rates)
