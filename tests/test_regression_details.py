@@ -113,7 +113,6 @@ def _entry(values):
 
 
 def test_one_seed_plans_nothing_and_two_seeds_plan():
-    assert plan("c", _entry([0.9]), A, 0.03, 1) == plan("c", _entry([0.9]), A, 0.03, 1)
     one = plan("c", _entry([0.9]), A, 0.03, 1)
     assert (one.case_id, one.seeds, one.seed_sd, one.detectable_one, one.baseline_seeds_for_target) == ("c", 1, None,
                                                                                                        None, None)

@@ -96,15 +96,22 @@ def selected(records: list[Record], all_points: bool = False) -> list[Record]:
     every record as run, each point under its own id)."""
     if all_points:
         return list(records)
-    made = choices(records)
-    # the case id whose records stand for each group: the chosen point's, or its refit's when there is one
-    chosen = {(f"{c.chosen}-refit" if c.refit else c.chosen): c for c in made.values() if c.chosen}
+    chosen = {c.chosen: c for c in choices(records).values() if c.chosen}
     out = []
     for record in records:
         if _selection(record) is None:
             out.append(record)
-        elif record.case_id in chosen:
-            choice = chosen[record.case_id]
+        elif (choice := _stands_for(record, chosen)) is not None:
             out.append(record.model_copy(update={"case_id": choice.group, "run_key": f"{choice.group}-seed{record.seed}",
                                                  "spec_hash": choice.spec_hash}))
     return out
+
+
+def _stands_for(record: Record, chosen: dict[str, Choice]) -> Optional[Choice]:
+    """The choice whose group this record stands for: a chosen point's own record, or, where that
+    point was refit, only its refit's (matched by `refit_of`, never by its id's spelling)."""
+    refit_of = _refit_of(record)
+    choice = chosen.get(refit_of or record.case_id)
+    if choice is None or bool(choice.refit) != (refit_of is not None):
+        return None
+    return choice
