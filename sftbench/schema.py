@@ -62,6 +62,15 @@ class Resources(Strict):
 
     cpus: Optional[PositiveFloat] = None  # None: 1; also the case's torch CPU threads
     gpus: Optional[NonNegativeFloat] = None  # None: 1 with a CUDA device, else 0
+    custom: dict[str, PositiveFloat] = Field(default_factory=dict)  # Ray custom resources, e.g. {trainer: 1}
+
+    @field_validator("custom")
+    @classmethod
+    def _not_builtin(cls, custom: dict[str, float]) -> dict[str, float]:
+        builtin = sorted(set(custom) & {"CPU", "GPU", "memory", "object_store_memory"})
+        if builtin:
+            raise ValueError(f"{builtin[0]!r} is a built-in Ray resource; ask for it with cpus/gpus, not custom")
+        return custom
 
 
 class TrainSpec(Strict):

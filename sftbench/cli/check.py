@@ -1,6 +1,7 @@
 """`sftbench check` and `sftbench baseline update`, and the gate step that `run --check` shares."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -8,7 +9,7 @@ from typing import Optional
 import typer
 
 from .. import options as shared
-from ..engine.runner import RunOptions, run_cases
+from ..engine.observer import Observer
 from ..errors import SftbenchError, listing
 from ..exit_codes import ExitCode
 from ..regression.compare import Status
@@ -30,7 +31,6 @@ from ..regression.summary import summarise
 from ..report.planning import print_seed_plan
 from ..report.verdicts import print_verdicts, write_reports
 from ..results.record import Record
-from ..results.store import Store
 from ..results.sweep_choice import selected
 from ..suite.cases import Case, expand
 from ..suite.discovery import DEFAULT_SUITE, find_suite
@@ -71,8 +71,11 @@ class GateOptions:
     all_points: bool = False  # judge every sweep point as its own case, not each group's chosen point
 
 
+Rerun = Callable[[list[Case], Observer], list[Record]]  # runs extra cases with the run's own executor
+
+
 def gate(suite: str, suite_path: Path, cases: list[Case], records: list[Record], options: GateOptions,
-         store: Optional[Store] = None, run_options: Optional[RunOptions] = None) -> ExitCode:
+         rerun: Optional[Rerun] = None) -> ExitCode:
     """Verdicts for the records (confirming regressions by re-running when asked), reports, exit code.
     A sweep with `select:` is judged by each group's point chosen on validation, under the group's id."""
     records = selected(records, options.all_points)
@@ -83,13 +86,13 @@ def gate(suite: str, suite_path: Path, cases: list[Case], records: list[Record],
         ensure_noise(base, (r.case_id for r in records))
     verdicts = judge(cases, records, base)
     chosen = {v.case_id for v in verdicts if suspicious(v)}
-    if options.confirm and chosen and store is not None and run_options is not None:
+    if options.confirm and chosen and rerun is not None:
         regressed = sum(v.status is Status.REGRESSED for v in verdicts if v.case_id in chosen)
         console.print(f"confirming {len(chosen)} case(s) ({regressed} regressed, {len(chosen) - regressed} with a drop "
                       f"beyond half their detectable drop) with {options.confirm} extra seed(s) each")
         with RichProgress(console, len(chosen) * options.confirm) as progress:
             verdicts = confirm_suspicious(verdicts, chosen, cases, records, options.confirm, base,
-                                          lambda extra: run_cases(extra, store, run_options, progress))
+                                          lambda extra: rerun(extra, progress))
     against = f"{base.path} (hardware {base.hardware_key})" if base else "no baseline"
     print_verdicts(console, verdicts, f"{suite} vs {against}")
     write_reports(verdicts, suite, options.junit, options.markdown, options.json, against)

@@ -1,7 +1,7 @@
 """A rich progress display for `sftbench run`: the total with its ETA, and one row per running case."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from rich.console import Console
 from rich.markup import escape
@@ -44,8 +44,15 @@ class RichProgress:
         self.latest = self.progress.add_task(f"  {case.run_key}", total=case.train.epochs, count="", detail="", eta="")
         self.running[case.run_key] = self.latest
 
-    def case_running(self, case: Case, pid: int) -> None:
-        pass  # its row exists since case_started
+    def case_running(self, case: Case, pid: Optional[int]) -> None:
+        row = self.running.get(case.run_key)
+        if row is not None:  # a Ray case that waited for a node: it runs now
+            self.progress.update(row, detail="")
+
+    def case_waiting(self, case: Case, why: str) -> None:
+        row = self.running.get(case.run_key)
+        if row is not None:
+            self.progress.update(row, detail=f"[yellow]{escape(why)}[/]")
 
     def epoch_ended(self, epoch: int, epochs: int, loss: float) -> None:
         if self.latest is not None:  # only the serial runner reports epochs: its one running case

@@ -1,6 +1,7 @@
 """`sftbench run`: fine-tune every case of a suite, record one JSON line per case, optionally gate."""
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,11 +10,13 @@ from typing import Optional
 
 import torch
 import typer
+from rich.logging import RichHandler
 
 from .. import options as shared
 from ..allocator import allocator_mode
-from ..engine.device import device_for_suite
-from ..engine.executors import ExecutorChoice, pick_executor
+from ..engine.device import DeviceRequest
+from ..engine.executors import Executor, ExecutorChoice, pick_executor
+from ..engine.ray_executor import RaySettings
 from ..engine.preflight import RunTarget, preflight
 from ..engine.refit import refit_cases
 from ..engine.runner import RunOptions
@@ -44,7 +47,7 @@ from .app import (
     err_console,
     user_errors,
 )
-from .check import GateOptions, gate
+from .check import GateOptions, Rerun, gate
 from .progress import RichProgress
 
 
@@ -74,6 +77,10 @@ def run(
                                     help="Check weights, datasets, device, output folder and strategies first."),
     executor: str = typer.Option("auto", help="serial | pool | ray | auto (pool when several GPUs are visible)."),
     ray_address: Optional[str] = typer.Option(None, help="ray: the cluster to join (host:port or auto); default a local Ray."),
+    ray_wait: Optional[float] = typer.Option(None, min=0, help="ray: seconds a case may wait for a node the cluster "
+                                             "lacks (default: 900 where Ray reports an autoscaler that can add one, else 0)."),
+    ray_resources: Optional[str] = typer.Option(None, help="ray: custom resources every case asks for, e.g. trainer=1."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show Ray's own log lines and its workers' output."),
     workers: Optional[int] = typer.Option(None, min=1, help="pool on the CPU: worker processes (cores split)."),
     threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads: serial, or per pool worker (default: the cores split between the workers)."),
     devices: Optional[str] = typer.Option(None, help="pool on GPUs: 0,1,2 or all (one worker per GPU)."),
@@ -90,18 +97,23 @@ def run(
         cases = _shard(cases, shard_, shard_times or [])
     root = str(data_root) if data_root else None
     allocator_mode()  # a bad SFTBENCH_MALLOC is one sentence before anything trains, not a failed case
+    ray = RaySettings(ray_address, ray_wait, shared.parse_resources(ray_resources), verbose, _ray_log_handler())
+    choice = ExecutorChoice(executor, workers, devices, threads, ray)
     if preflight_:
-        _preflight(cases, RunTarget(spec.name, spec.requires_gpu, device, out, run_id, root))
-    options = RunOptions(device_for_suite(spec.name, spec.requires_gpu, device), root, path.parent)
+        _preflight(cases, RunTarget(spec.name, spec.requires_gpu, device, out, run_id, root, on_workers=choice.on_ray))
+    options = _run_options(DeviceRequest(spec.name, spec.requires_gpu, device), choice, root, path.parent)
     store = _pick_store(out, spec.name, run_id, resume)
-    console.print(f"[bold]{spec.name}[/]: {len(cases)} case(s) on {options.device} -> {store.path}")
+    where = f"on Ray workers (--device {device}, decided on each)" if choice.on_ray else f"on {options.device}"
+    console.print(f"[bold]{spec.name}[/]: {len(cases)} case(s) {where} -> {store.path}")
     try:
         with _torch_threads(threads):  # float sums depend on the thread count: match it to compare with pool
-            records = _execute(cases, store, options, ExecutorChoice(executor, workers, devices, ray_address, threads), resume)
+            execute = pick_executor(choice, options.device, _recorded_times(store.path.parent))
+            records = _execute(cases, store, options, execute, resume)
             print_summary(console, records, f"{spec.name} · run {store.run_id}")
             gate_options = GateOptions(baseline, confirm, junit_xml, markdown, json_out, strict, require_baseline,
                                        require_noise) if check_ else None
-            _keep_and_judge(spec.name, path, cases, records, store, options, history, gate_options)
+            _keep_and_judge(spec.name, path, cases, records, store.path, history, gate_options,
+                            lambda extra, progress: execute(extra, store, options, progress))
     except KeyboardInterrupt:
         err_console.print(f"interrupted: finished cases are kept in {store.path}; "
                           f"continue with `sftbench run --suite {suite} --resume --run-id {store.run_id}`")
@@ -110,14 +122,27 @@ def run(
         raise typer.Exit(ExitCode.CASE_FAILED)
 
 
-def _keep_and_judge(suite: str, path: Path, cases: list[Case], records: list[Record], store: Store, options: RunOptions,
-                    history: Optional[Path], gate_options: Optional[GateOptions]) -> None:
+def _run_options(request: DeviceRequest, choice: ExecutorChoice, root: Optional[str], suite_dir: Path) -> RunOptions:
+    """Serial and pool resolve the device here; Ray leaves it to each worker (the driver's device only
+    describes the records the driver writes itself, such as a case no node can hold)."""
+    if choice.on_ray:
+        return RunOptions(torch.device("cpu"), root, suite_dir, request)
+    return RunOptions(request.resolve(), root, suite_dir)
+
+
+def _ray_log_handler() -> logging.Handler:
+    """Ray's log lines print through the run's console, above the progress display."""
+    return RichHandler(console=console, show_time=False, show_path=False, markup=False)
+
+
+def _keep_and_judge(suite: str, path: Path, cases: list[Case], records: list[Record], results: Path,
+                    history: Optional[Path], gate_options: Optional[GateOptions], rerun: Rerun) -> None:
     """Add the run to the history, then (with --check) exit with the gate's verdict."""
     if history:  # before the gate: a run that regresses is kept too
-        _, added, _ = add_results(history, [store.path])
-        console.print(f"{history}: added {added} record(s) of run {store.run_id}", highlight=False)
+        _, added, _ = add_results(history, [results])
+        console.print(f"{history}: added {added} record(s) of run {results.stem}", highlight=False)
     if gate_options is not None:
-        raise typer.Exit(gate(suite, path, cases, records, gate_options, store, options))
+        raise typer.Exit(gate(suite, path, cases, records, gate_options, rerun))
 
 
 @contextmanager
@@ -133,11 +158,9 @@ def _torch_threads(threads: Optional[int]) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _execute(cases: list[Case], store: Store, options: RunOptions, choice: ExecutorChoice, resume: bool) -> list[Record]:
+def _execute(cases: list[Case], store: Store, options: RunOptions, execute: Executor, resume: bool) -> list[Record]:
     """Run the cases with the chosen executor, then (`select: {refit: true}`) each sweep group's chosen
     point again on train + val; the latest record of each, as the store holds them."""
-    recorded = _recorded_times(store.path.parent)  # earlier wall times order the cases longest first
-    execute = pick_executor(choice, options.device, recorded)
     with store.lock:  # one writer per run id
         with RichProgress(console, len(cases)) as progress:
             execute(cases, store, options, progress, resume)

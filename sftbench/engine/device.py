@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,10 +17,7 @@ def resolve_device(name: str) -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    device = parse_device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"device {name!r} was asked for but no CUDA GPU is visible; use --device cpu or auto")
@@ -27,6 +25,17 @@ def resolve_device(name: str) -> torch.device:
             raise ConfigError(f"device {name!r} does not exist (this machine has {torch.cuda.device_count()} GPU(s))")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("device 'mps' is not available on this machine; use --device cpu or auto")
+    return device
+
+
+def parse_device(name: str) -> torch.device:
+    """The device a name means, without asking whether this machine has it (`auto`: the CPU)."""
+    if name == "auto":
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if device.type not in ("cpu", "cuda", "mps"):
         raise ConfigError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     return device
@@ -40,6 +49,24 @@ def device_for_suite(suite: str, requires_gpu: bool, requested: str) -> torch.de
         raise ConfigError(f"suite {suite!r} needs a GPU (requires_gpu: true) and none is visible; run it on a "
                           "GPU machine, or pass the device explicitly (`--device cpu`) to run it on the CPU anyway")
     return device
+
+
+@dataclass(frozen=True)
+class DeviceRequest:
+    """The device as asked for (`--device`, `requires_gpu`), resolved where the case will run: on this
+    machine for serial and pool, on each worker for Ray (a cluster's head often has no GPU)."""
+
+    suite: str
+    requires_gpu: bool
+    name: str = "auto"
+
+    def resolve(self) -> torch.device:
+        return device_for_suite(self.suite, self.requires_gpu, self.name)
+
+    @property
+    def wants_gpu(self) -> bool:
+        """Whether a case should ask a cluster for a GPU by default."""
+        return self.name.startswith("cuda") or (self.requires_gpu and self.name == "auto")
 
 
 def seed_everything(seed: int) -> None:

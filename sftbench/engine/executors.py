@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any, Optional
@@ -22,11 +23,12 @@ from ..results.record import Record
 from ..results.store import Store
 from ..suite.cases import Case
 from .observer import Observer, SilentObserver
-from .ray_executor import RayExecutor
+from .ray_executor import RayExecutor, RaySettings
 from .runner import RunOptions, failed_record, run_case, run_cases, unfinished
 from .schedule import expected_seconds
 
 POLL_SECONDS = 0.2
+Executor = Callable[[list[Case], Store, RunOptions, Observer, bool], list[Record]]  # cases, store, options, observer, resume
 
 
 @dataclass(frozen=True)
@@ -217,18 +219,23 @@ class ExecutorChoice:
     name: str = "auto"
     workers: Optional[int] = None
     devices: Optional[str] = None
-    ray_address: Optional[str] = None
     threads: Optional[int] = None  # torch CPU threads of each pool worker (serial: set by the caller)
+    ray: RaySettings = RaySettings()
+
+    @property
+    def on_ray(self) -> bool:
+        """Ray decides devices on its workers: the driver must not resolve one."""
+        return self.name == "ray" or self.ray.address is not None
 
 
 def pick_executor(choice: ExecutorChoice, device: torch.device,
-                  recorded: Optional[dict[tuple[str, str], float]] = None) -> Any:
+                  recorded: Optional[dict[tuple[str, str], float]] = None) -> Executor:
     """`auto`: pool when several GPUs are visible (or --workers/--devices asks for one), else serial.
     `recorded` wall times order the pool's and Ray's cases longest first."""
     if choice.name not in ("auto", "serial", "pool", "ray"):
         raise ConfigError(f"--executor {choice.name!r} is unknown; use serial, pool, ray or auto")
-    if choice.name == "ray" or choice.ray_address:
-        return RayExecutor(choice.ray_address, recorded).run
+    if choice.on_ray:
+        return RayExecutor(choice.ray, recorded).run
     gpus = torch.cuda.device_count() if device.type == "cuda" else 0
     wants_pool = choice.name == "pool" or (choice.name == "auto" and (gpus > 1 or choice.workers or choice.devices))
     if not wants_pool:

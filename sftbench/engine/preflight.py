@@ -18,7 +18,7 @@ from ..paths import check_safe_name
 from ..results.store import check_writable
 from ..strategies.lookup import resolve
 from ..suite.cases import Case
-from .device import device_for_suite
+from .device import device_for_suite, parse_device
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class RunTarget:
     out_dir: Path
     run_id: Optional[str]  # None: a fresh timestamp, safe by construction
     data_root: Optional[str] = None
+    on_workers: bool = False  # Ray: the device, weights and data are checked on the worker running each case
 
 
 @dataclass
@@ -51,14 +52,18 @@ def preflight(cases: list[Case], target: RunTarget) -> PreflightReport:
         except SftbenchError as err:
             problems.append(str(err))
 
-    attempt(lambda: device_for_suite(target.suite, target.requires_gpu, target.device))
+    if target.on_workers:  # only the name: whether the device exists is each worker's to say
+        attempt(lambda: parse_device(target.device))
+    else:
+        attempt(lambda: device_for_suite(target.suite, target.requires_gpu, target.device))
     if target.run_id is not None:
         attempt(lambda: check_safe_name(target.run_id, "run id"))
     attempt(lambda: check_writable(target.out_dir / target.suite))
-    for backbone in _distinct(c.backbone for c in cases):
-        attempt(lambda: check_weights(backbone))
-    for dataset in _distinct(c.dataset for c in cases):
-        attempt(lambda: check_dataset(dataset, target.data_root))
+    if not target.on_workers:
+        for backbone in _distinct(c.backbone for c in cases):
+            attempt(lambda: check_weights(backbone))
+        for dataset in _distinct(c.dataset for c in cases):
+            attempt(lambda: check_dataset(dataset, target.data_root))
     for name in dict.fromkeys(c.strategy.name for c in cases):
         attempt(lambda: resolve(name))
     return PreflightReport(list(dict.fromkeys(problems)), checks, time.perf_counter() - start)

@@ -32,7 +32,7 @@ from .determinism import (
     record_nondeterministic_ops,
 )
 from .calibration import PROCESS_CALIBRATOR
-from .device import prepare_case, seed_everything
+from .device import DeviceRequest, prepare_case, seed_everything
 from .evaluate import classification_metrics, evaluate
 from .extraction import case_feature_cache, case_preprocessing
 from .fit import FeatureSource, FitConfig, FitData, FitResult, fit
@@ -43,9 +43,11 @@ from .timing import MemoryMeter, peak_memory
 
 @dataclass(frozen=True)
 class RunOptions:
-    device: torch.device
+    device: torch.device  # Ray: the driver's, for the records it writes itself; workers use `request`
     data_root: Optional[str] = None
     suite_dir: Optional[Path] = None  # for the git commit in the fingerprint
+    request: Optional[DeviceRequest] = None  # set when the device is decided where the case runs (Ray)
+    ray_node_id: Optional[str] = None  # the Ray node running the case, for its record
 
 
 class _Phases:
@@ -122,7 +124,7 @@ def _identity(case: Case, options: RunOptions, run_id: str) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION, "suite": case.suite, "run_id": run_id, "case_id": case.case_id,
         "run_key": case.run_key, "seed": case.seed, "spec_hash": case.spec_hash, "spec": case.to_record(),
         "labels": {"backbone": case.backbone.label, "dataset": case.dataset.label, "strategy": case.strategy.label},
-        "env": environment(options.device, options.suite_dir), "started_at": utc_now(),
+        "env": environment(options.device, options.suite_dir, options.ray_node_id), "started_at": utc_now(),
     }
 
 

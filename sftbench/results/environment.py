@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import re
+import socket
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -170,7 +171,14 @@ def _static_environment() -> dict[str, Any]:
     }
 
 
-def environment(device: torch.device, suite_dir: Optional[Path] = None) -> dict[str, Any]:
+def node(ray_node_id: Optional[str] = None) -> dict[str, Optional[str]]:
+    """Where the case ran: the host name, and the Ray node id when a Ray task ran it (two nodes of one
+    machine share a host name). Not in the hardware fingerprint: identical machines compare."""
+    return {"host": socket.gethostname(), "ray_node_id": ray_node_id}
+
+
+def environment(device: torch.device, suite_dir: Optional[Path] = None,
+                ray_node_id: Optional[str] = None) -> dict[str, Any]:
     env = dict(_static_environment())
     env.update(
         device=str(device),
@@ -178,6 +186,7 @@ def environment(device: torch.device, suite_dir: Optional[Path] = None) -> dict[
         hardware_key=hardware_key(device),
         torch_threads=torch.get_num_threads(),
         git_commit=git_commit(suite_dir) if suite_dir else None,
+        node=node(ray_node_id),
     )
     env["fingerprint"] = fingerprint(device)
     env["fingerprint_digest"] = fingerprint_digest(env["fingerprint"])

@@ -56,6 +56,11 @@ class Calibration(Part):
     after: CalibrationReading
 
 
+class Node(Part):
+    host: str
+    ray_node_id: Optional[str] = None
+
+
 class Environment(Part):
     """Library versions, device and machine; extra keys are kept (they vary by platform)."""
 
@@ -68,6 +73,14 @@ class Environment(Part):
     fingerprint: Optional[dict[str, Any]] = None  # CPU/GPU details behind the readable hardware key
     fingerprint_digest: Optional[str] = None
     calibration: Optional[Calibration] = None  # absent in older records and with SFTBENCH_CALIBRATION=off
+    node: Optional[Node] = None  # absent in records older than the node field
+
+    @property
+    def node_label(self) -> str:
+        """`host`, or `host/1a2b3c4d` (the Ray node id's first 8 hex digits) for a Ray task."""
+        if self.node is None:
+            return "unknown"
+        return f"{self.node.host}/{self.node.ray_node_id[:8]}" if self.node.ray_node_id else self.node.host
 
     def get(self, key: str) -> Any:
         return getattr(self, key, None)
