@@ -19,6 +19,9 @@ os.environ["SFTBENCH_CACHE"] = str(_SESSION_TMP / "cache")
 os.environ.pop("SFTBENCH_DATA_ROOT", None)
 # the machine calibration's small workload (~10 ms a reading, still real): tests run hundreds of cases
 os.environ["SFTBENCH_CALIBRATION"] = "quick"
+# Ray's driver reads its auth mode when Ray is imported, and `ray start` enables token auth once a token
+# file exists (any local `ray.init()` writes one): the tests' clusters and drivers agree on it up front.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 # one console width for the CLI's tables everywhere: pytest-xdist's workers export COLUMNS=80, which
 # the CLI honours, and a narrower table truncates the cells the tests read
 os.environ["COLUMNS"] = "160"

@@ -23,14 +23,14 @@ from sftbench.suite.loader import parse_suite
 
 class FakeRay:
     """Just the calls the driver makes. A task finishes on the first wait() once a live node is large
-    enough for it; `arrivals` maps a wait() count to a node that joins then (an autoscaler at work)."""
+    enough for it; `arrivals` maps a count of nodes() calls to a node that joins then (an autoscaler at work)."""
 
     exceptions = types.SimpleNamespace(RayError=RuntimeError)
 
     def __init__(self, nodes=({"CPU": 2.0},), initialized: bool = False, init_error: Exception | None = None,
                  node_types=None, arrivals=None):
         self.live, self.initialized, self.init_error = [dict(n) for n in nodes], initialized, init_error
-        self.arrivals, self.waits = dict(arrivals or {}), 0
+        self.arrivals, self.looks = dict(arrivals or {}), 0
         self.calls: list[str] = []
         self.in_flight: list[object] = []
         self.asked: dict[int, dict] = {}  # id(ref) -> the resources its task asked for
@@ -55,6 +55,9 @@ class FakeRay:
         self.initialized = False
 
     def nodes(self):
+        self.looks += 1
+        if self.looks in self.arrivals:
+            self.live.append(self.arrivals.pop(self.looks))
         return [{"Alive": True, "Resources": n} for n in self.live] + [{"Alive": False, "Resources": {"CPU": 64.0}}]
 
     def remote(self, **_):
@@ -87,9 +90,6 @@ class FakeRay:
         return any(all(v <= node.get(k, 0.0) for k, v in asked.items() if v > 0) for node in self.live)
 
     def wait(self, refs, num_returns, timeout):
-        self.waits += 1
-        if self.waits in self.arrivals:
-            self.live.append(self.arrivals.pop(self.waits))
         done = [r for r in self.in_flight if r in refs and self._placeable(r)][:num_returns]
         for r in done:
             self.in_flight.remove(r)
@@ -184,10 +184,11 @@ def test_a_case_waits_for_a_node_the_autoscaler_can_add_and_runs_there(tiny_suit
     gpu_node = {"CPU": 4.0, "GPU": 1.0}
     fake = FakeRay(nodes=[{"CPU": 2.0}], node_types=[(gpu_node, 2)], arrivals={3: gpu_node})
     watcher = Watcher()
-    cases = _one_case(tiny_suite, gpus=1) + _cases(tiny_suite, seeds=(1,))[:1]  # a GPU case, then a CPU one
+    cpu_case = _cases(tiny_suite, seeds=(1,))[:1]
+    cases = _one_case(tiny_suite, gpus=1) + cpu_case  # a GPU case first (LPT order: same cost, seed 0), then a CPU one
     records = _run(fake, cases, tmp_path, monkeypatch=monkeypatch, observer=watcher)
     assert [r.status for r in records] == ["ok", "ok"]
-    assert records[0].run_key == cases[1].run_key  # the CPU case did not queue behind the waiting one
+    assert records[0].run_key == cpu_case[0].run_key  # the CPU case did not queue behind the waiting one
     assert watcher.events == ["waiting waiting for a node with 1 CPU, 1 GPU", "running"]
 
 
