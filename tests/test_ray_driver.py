@@ -222,3 +222,26 @@ def test_the_gpu_a_case_asks_for_follows_the_device_and_the_cluster(tiny_suite, 
     options = RunOptions(torch.device("cpu"), request=DeviceRequest("tiny", requires_gpu, device))
     RayExecutor().run(_one_case(tiny_suite), Store(tmp_path / "r.jsonl"), options)
     assert [asked["GPU"] for asked in fake.asked.values()] == [gpus]
+
+
+@pytest.mark.parametrize("verbose, shown", [(False, ["ERROR the raylet died"]),
+                                            (True, ["INFO Connected to Ray cluster.", "ERROR the raylet died"])])
+def test_rays_log_lines_go_through_the_runs_handler_quiet_unless_verbose(verbose, shown):
+    import logging
+
+    class Collect(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.lines = []
+
+        def emit(self, record):
+            self.lines.append(f"{record.levelname} {record.getMessage()}")
+
+    handler, ray_logger = Collect(), logging.getLogger("ray")
+    before = ray_logger.handlers[:], logging.lastResort
+    with ray_executor._ray_logs(RaySettings(verbose=verbose, log_handler=handler)):
+        logging.getLogger("ray._private.worker").info("Connected to Ray cluster.")
+        logging.getLogger("ray.core").error("the raylet died")
+        assert logging.lastResort is handler  # `ray.init` empties the `ray` logger's handlers while it starts
+    assert handler.lines == shown
+    assert (ray_logger.handlers, logging.lastResort) == before  # the process gets its logging back

@@ -1,28 +1,37 @@
-"""Serial vs pool vs Ray (local): fixed overhead per case and speed-up, on small CPU cases.
+"""Serial vs pool vs Ray (local, and a two-node cluster): fixed overhead per case and speed-up, on small
+CPU cases.
 
 Overhead per case = (wall - sum of the cases' own wall times / workers) / cases: everything the
 executor adds (process start, imports, queues, writing records). Ray's row includes starting and
-stopping the local Ray instance, as `sftbench run --executor ray` does without --ray-address.
+stopping the local Ray instance, as `sftbench run --executor ray` does without --ray-address. The
+two-node row runs on a head and a worker node started on this machine (`ray start`, each with
+workers/2 CPUs, the head without GPUs), as `--ray-address` joins a real cluster.
 
     python benchmarks/perf/executor_overhead.py [--cases 8] [--workers 2]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import ray
-import torch
+os.environ.setdefault("RAY_AUTH_MODE", "token")  # as the test clusters: the nodes and this driver agree
+import ray  # noqa: E402
+import torch  # noqa: E402
 
-from sftbench.engine.executors import Pool, cpu_slots, run_serial
-from sftbench.engine.ray_executor import RayExecutor
-from sftbench.engine.runner import RunOptions
-from sftbench.results.store import Store
-from sftbench.suite.cases import expand
-from sftbench.suite.loader import parse_suite
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from ray_nodes import LocalCluster  # noqa: E402
+
+from sftbench.engine.executors import Pool, cpu_slots, run_serial  # noqa: E402
+from sftbench.engine.ray_executor import RayExecutor  # noqa: E402
+from sftbench.engine.runner import RunOptions  # noqa: E402
+from sftbench.results.store import Store  # noqa: E402
+from sftbench.suite.cases import expand  # noqa: E402
+from sftbench.suite.loader import parse_suite  # noqa: E402
 
 SUITE = {"name": "overhead", "defaults": {"epochs": 3, "batch_size": 16, "image_size": 32, "seeds": [0],
                                          "resources": {"cpus": 1}},
@@ -61,17 +70,29 @@ def main() -> None:
     rows: dict[str, list[tuple[float, float]]] = {name: [] for name in executors}
     warm = f"ray (already running, {args.workers} CPUs)"  # a cluster's case: Ray start and stop not counted
     rows[warm] = []
-    for _ in range(args.reps):  # alternated, medians reported
-        for name, (execute, workers) in executors.items():
-            rows[name].append(measure(name.split()[0], execute, cases, workers))
-        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
-        rows[warm].append(measure("ray-warm", RayExecutor().run, cases, args.workers))
-        ray.shutdown()
+    two_node = f"ray (two nodes, {args.workers // 2}+{args.workers - args.workers // 2} CPUs)"
+    rows[two_node] = []
+    cluster = LocalCluster()
+    try:
+        cluster.start_head(cpus=args.workers // 2)
+        cluster.add_node(cpus=args.workers - args.workers // 2)
+        for _ in range(args.reps):  # alternated, medians reported
+            for name, (execute, workers) in executors.items():
+                rows[name].append(measure(name.split()[0], execute, cases, workers))
+            ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+            rows[warm].append(measure("ray-warm", RayExecutor().run, cases, args.workers))
+            ray.shutdown()
+            cluster.connect(ray)
+            cluster.wait_for(ray, 2)
+            rows[two_node].append(measure("ray-two-node", RayExecutor().run, cases, args.workers))
+            ray.shutdown()
+    finally:
+        cluster.stop()
     serial_wall = statistics.median(w for w, _ in rows["serial (1 thread)"])
     print(f"{args.cases} cases of {args.epochs} epochs, {args.reps} alternated repetitions, medians")
     for name, values in rows.items():
         wall, overhead = statistics.median(w for w, _ in values), statistics.median(o for _, o in values)
-        print(f"  {name:<24} wall {wall:6.2f} s   overhead/case {overhead:+.3f} s   speed-up {serial_wall / wall:.2f}x")
+        print(f"  {name:<32} wall {wall:6.2f} s   overhead/case {overhead:+.3f} s   speed-up {serial_wall / wall:.2f}x")
 
 
 if __name__ == "__main__":

@@ -68,3 +68,5 @@ RequireBaselineOpt = Annotated[bool, typer.Option(help="A case with no baseline 
 AllPointsOpt = Annotated[bool, typer.Option(help="Every sweep point as its own case, instead of each sweep "
                                             "group's point chosen on validation (suites with `select:`).")]
 RequireNoiseOpt = Annotated[bool, typer.Option(help="Refuse (exit 2) a baseline case blessed from one seed: it has learnt no seed noise; for CI.")]
+NodeOpt = Annotated[Optional[str], typer.Option(help="Only the records of one node: a host name, a host/node label "
+                                                "or the start of a Ray node id (each record's env.node).")]

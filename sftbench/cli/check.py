@@ -31,6 +31,7 @@ from ..regression.summary import summarise
 from ..report.planning import print_seed_plan
 from ..report.verdicts import print_verdicts, write_reports
 from ..results.record import Record
+from ..results.selection import on_node
 from ..results.sweep_choice import selected
 from ..suite.cases import Case, expand
 from ..suite.discovery import DEFAULT_SUITE, find_suite
@@ -41,6 +42,7 @@ from .app import (
     JsonOpt,
     JunitOpt,
     MarkdownOpt,
+    NodeOpt,
     OutOpt,
     RequireBaselineOpt,
     RequireNoiseOpt,
@@ -117,11 +119,13 @@ def check(
     require_baseline: RequireBaselineOpt = False,
     require_noise: RequireNoiseOpt = False,
     all_points: AllPointsOpt = False,
+    node: NodeOpt = None,
 ) -> None:
     """Compare results with the baseline: one verdict per case; exit 1 on regression, 3 on a failed case."""
     path = find_suite(suite)
     spec = load_suite(path)
     records = load_records(results or [], out, spec.name)
+    records = on_node(records, node) if node else records
     cases = expand(spec, source=str(path))
     code = gate(spec.name, path, cases, records, GateOptions(baseline, 0, junit_xml, markdown, json_out, strict,
                                                                   require_baseline, require_noise, all_points))

@@ -19,15 +19,15 @@ from ..report.grid import csv_grid, grids, markdown_grid, rich_grid
 from ..report.leaderboard import markdown_board, print_board
 from ..report.sweep_choice import print_choices
 from ..results.record import Record
-from ..results.selection import select_runs
+from ..results.selection import on_node, select_runs
 from ..results.store import read_records, result_files
 from ..results.sweep_choice import choices, selected
 from ..suite.discovery import find_suite
 from ..suite.loader import load_suite
-from .app import AllPointsOpt, app, console, err_console, user_errors
+from .app import AllPointsOpt, NodeOpt, app, console, err_console, user_errors
 
 FORMATS = ("table", "markdown", "csv", "json")
-AXES = ("suite", "dataset", "strategy", "backbone")
+AXES = ("suite", "dataset", "strategy", "backbone", "node")
 
 
 @app.command()
@@ -37,7 +37,9 @@ def leaderboard(
     suite: Optional[str] = typer.Option(None, "--suite", "-s", help="Every run of this suite under --out."),
     out: Path = typer.Option(Path(shared.OUT.default), help="Where runs are stored."),
     dataset: Optional[str] = typer.Option(None, help="Only this dataset (label)."),
-    group_by: Optional[str] = typer.Option(None, help="Comma-separated: suite, dataset, strategy, backbone."),
+    node: NodeOpt = None,
+    group_by: Optional[str] = typer.Option(None, help="Comma-separated: suite, dataset, strategy, backbone, node "
+                                           "(node: one row per machine that ran a case; speeds are not pooled)."),
     sort: str = typer.Option("accuracy", help="accuracy | throughput | efficiency (accuracy x train samples/s)."),
     fmt: str = typer.Option("table", "--format", help="table | markdown | csv | json"),
     all_runs: bool = typer.Option(False, help="Pool the seeds of every run instead of each case's latest run."),
@@ -58,10 +60,11 @@ def leaderboard(
     if compare:
         return _compare(compare, suite, out, fmt)
     as_run = _records(results, suite, out)
+    as_run = on_node(as_run, node) if node else as_run
     records = selected(as_run, all_points)
     if depth or plot_depth:
         return _depth(records, fmt, depth, plot_depth)
-    board = leaderboard_frame(records, all_runs)
+    board = leaderboard_frame(records, all_runs, by_node="node" in axes)
     if dataset is not None:
         board = board[board["dataset"] == dataset]
         if board.empty:
@@ -144,7 +147,8 @@ def _check_options(sort: str, fmt: str, group_by: Optional[str]) -> list[str]:
         raise ConfigError(f"--format {fmt!r} is unknown; use table, markdown, csv or json")
     axes = [a.strip() for a in group_by.split(",")] if group_by else []
     if any(a not in AXES for a in axes):
-        raise ConfigError(f"--group-by {group_by!r}: use a comma-separated list of suite, dataset, strategy, backbone")
+        raise ConfigError(f"--group-by {group_by!r}: use a comma-separated list of suite, dataset, strategy, backbone, "
+                          "node")
     return axes
 
 

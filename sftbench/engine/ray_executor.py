@@ -90,8 +90,21 @@ def _connect(ray: Any, settings: RaySettings) -> None:
                  configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"the Ray cluster at {settings.address!r}" if settings.address else "a local Ray instance"
+        if _refused_token(err):
+            raise ConfigError(f"{where} asks for an authentication token that this process did not send; run with "
+                              "RAY_AUTH_MODE=token, as its nodes do (Ray reads the token from ~/.ray/auth_token or "
+                              "RAY_AUTH_TOKEN)") from None
         raise ConfigError(f"could not connect to {where} ({first_sentence(err, True)}); "
                           "check --ray-address and that `ray start --head` runs there") from None
+
+
+def _refused_token(err: BaseException) -> bool:
+    """Ray 2.5x turns token auth on for `ray start` once a token file exists, and wraps the refusal twice."""
+    while err is not None:
+        if type(err).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(err):
+            return True
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    return False
 
 
 @contextmanager

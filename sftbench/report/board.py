@@ -16,14 +16,16 @@ SORT_KEYS = {"accuracy": "top1_mean", "throughput": "train_wall_samples_per_s", 
 WEIGHT_TAGS = {"pretrained": "", "random": " [random]"}  # anything else is a weights file
 
 
-def leaderboard_frame(records: list[Record], all_runs: bool = False) -> pd.DataFrame:
-    """One row per (suite, case_id), ranked later; failed cases keep a row with their error."""
-    groups: dict[tuple[str, str], list[Record]] = {}
+def leaderboard_frame(records: list[Record], all_runs: bool = False, by_node: bool = False) -> pd.DataFrame:
+    """One row per (suite, case_id), or per node too (`by_node`: speeds of different machines are not
+    pooled), ranked later; failed cases keep a row with their error."""
+    groups: dict[tuple[str, str, str], list[Record]] = {}
     for r in select_runs(records, all_runs):
-        groups.setdefault((r.suite, r.case_id), []).append(r)
+        groups.setdefault((r.suite, r.case_id, r.env.node_label if by_node else ""), []).append(r)
     if not groups:
         return pd.DataFrame()
-    rows = [_row(suite, case_id, group) for (suite, case_id), group in groups.items()]
+    rows = [{**_row(suite, case_id, group), **({"node": node} if by_node else {})}
+            for (suite, case_id, node), group in groups.items()]
     board = pd.DataFrame(rows)
     board["transfer_gain"] = _transfer_gain(board)
     board["efficiency"] = board["top1_mean"] * board["train_wall_samples_per_s"]
