@@ -22,6 +22,7 @@ from pydantic import (
 
 from .errors import short_repr
 from .paths import SAFE_NAME
+from .resources_spec import Resources
 from .sweep_spec import DEPTH, SelectSpec, SweepValues, check_strategy_sweep, sweep_lists
 
 
@@ -55,22 +56,6 @@ class OptimizerSpec(Strict):
 class ScheduleSpec(Strict):
     name: Literal["constant", "cosine"] = "cosine"
     warmup_epochs: NonNegativeFloat = 0.0  # linear warm-up of the learning rate, in epochs
-
-
-class Resources(Strict):
-    """What one case asks of a Ray cluster (per task); not part of the spec hash."""
-
-    cpus: Optional[PositiveFloat] = None  # None: 1; also the case's torch CPU threads
-    gpus: Optional[NonNegativeFloat] = None  # None: 1 with a CUDA device, else 0
-    custom: dict[str, PositiveFloat] = Field(default_factory=dict)  # Ray custom resources, e.g. {trainer: 1}
-
-    @field_validator("custom")
-    @classmethod
-    def _not_builtin(cls, custom: dict[str, float]) -> dict[str, float]:
-        builtin = sorted(set(custom) & {"CPU", "GPU", "memory", "object_store_memory"})
-        if builtin:
-            raise ValueError(f"{builtin[0]!r} is a built-in Ray resource; ask for it with cpus/gpus, not custom")
-        return custom
 
 
 class TrainSpec(Strict):

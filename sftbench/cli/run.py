@@ -1,12 +1,11 @@
 """`sftbench run`: fine-tune every case of a suite, record one JSON line per case, optionally gate."""
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch
 import typer
@@ -51,6 +50,19 @@ from .check import GateOptions, Rerun, gate
 from .progress import RichProgress
 
 
+ConfirmOpt = Annotated[int, typer.Option(min=0, help="With --check: re-run suspicious cases (REGRESSED, or an accuracy "
+                                         "drop beyond half the detectable drop) with N extra seeds before the verdict.")]
+PreflightOpt = Annotated[bool, typer.Option("--preflight/--no-preflight",
+                                            help="Check weights, datasets, device, output folder and strategies first.")]
+RayAddressOpt = Annotated[Optional[str], typer.Option(help="ray: the cluster to join (host:port or auto); default a local Ray.")]
+RayWaitOpt = Annotated[Optional[float], typer.Option(min=0, help="ray: seconds a case may wait for a node the cluster lacks "
+                                                     "(default: 900 where Ray reports an autoscaler that can add one, else 0).")]
+RayResourcesOpt = Annotated[Optional[str], typer.Option(help="ray: custom resources every case asks for, e.g. trainer=1.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines and its workers' output.")]
+HistoryOpt = Annotated[Optional[Path], typer.Option("--history", help="Add this run to a history database "
+                                                    "(`sftbench history`), e.g. results/history.db.")]
+
+
 @app.command()
 @user_errors
 def run(
@@ -64,8 +76,7 @@ def run(
     run_id: Optional[str] = typer.Option(None, help="Name the run (default: a UTC timestamp)."),
     limit_cases: Optional[int] = typer.Option(None, min=1, help="Run only the first N cases."),
     check_: bool = typer.Option(False, "--check", help="Compare with the baseline afterwards (exit 1 on regression)."),
-    confirm: int = typer.Option(0, min=0, help="With --check: re-run suspicious cases (REGRESSED, or an accuracy drop "
-                                "beyond half the detectable drop) with N extra seeds before the verdict."),
+    confirm: ConfirmOpt = 0,
     baseline: BaselineOpt = None,
     junit_xml: JunitOpt = None,
     markdown: MarkdownOpt = None,
@@ -73,21 +84,18 @@ def run(
     strict: StrictOpt = False,
     require_baseline: RequireBaselineOpt = False,
     require_noise: RequireNoiseOpt = False,
-    preflight_: bool = typer.Option(True, "--preflight/--no-preflight",
-                                    help="Check weights, datasets, device, output folder and strategies first."),
+    preflight_: PreflightOpt = True,
     executor: str = typer.Option("auto", help="serial | pool | ray | auto (pool when several GPUs are visible)."),
-    ray_address: Optional[str] = typer.Option(None, help="ray: the cluster to join (host:port or auto); default a local Ray."),
-    ray_wait: Optional[float] = typer.Option(None, min=0, help="ray: seconds a case may wait for a node the cluster "
-                                             "lacks (default: 900 where Ray reports an autoscaler that can add one, else 0)."),
-    ray_resources: Optional[str] = typer.Option(None, help="ray: custom resources every case asks for, e.g. trainer=1."),
-    verbose: bool = typer.Option(False, "--verbose", help="Show Ray's own log lines and its workers' output."),
+    ray_address: RayAddressOpt = None,
+    ray_wait: RayWaitOpt = None,
+    ray_resources: RayResourcesOpt = None,
+    verbose: VerboseOpt = False,
     workers: Optional[int] = typer.Option(None, min=1, help="pool on the CPU: worker processes (cores split)."),
     threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads: serial, or per pool worker (default: the cores split between the workers)."),
     devices: Optional[str] = typer.Option(None, help="pool on GPUs: 0,1,2 or all (one worker per GPU)."),
     shard_: Optional[str] = typer.Option(None, "--shard", help="Run only shard i/N (wall-time balanced, LPT)."),
     shard_times: Optional[list[Path]] = typer.Option(None, help="Result files whose wall times balance the shards."),
-    history: Optional[Path] = typer.Option(None, "--history", help="Add this run to a history database "
-                                           "(`sftbench history`), e.g. results/history.db."),
+    history: HistoryOpt = None,
 ) -> None:
     """Fine-tune every case of a suite and record one JSON line per case."""
     path = find_suite(suite)
@@ -97,8 +105,7 @@ def run(
         cases = _shard(cases, shard_, shard_times or [])
     root = str(data_root) if data_root else None
     allocator_mode()  # a bad SFTBENCH_MALLOC is one sentence before anything trains, not a failed case
-    ray = RaySettings(ray_address, ray_wait, shared.parse_resources(ray_resources), verbose, _ray_log_handler())
-    choice = ExecutorChoice(executor, workers, devices, threads, ray)
+    choice = ExecutorChoice(executor, workers, devices, threads, _ray_settings(ray_address, ray_wait, ray_resources, verbose))
     if preflight_:
         _preflight(cases, RunTarget(spec.name, spec.requires_gpu, device, out, run_id, root, on_workers=choice.on_ray))
     options = _run_options(DeviceRequest(spec.name, spec.requires_gpu, device), choice, root, path.parent)
@@ -115,9 +122,7 @@ def run(
             _keep_and_judge(spec.name, path, cases, records, store.path, history, gate_options,
                             lambda extra, progress: execute(extra, store, options, progress))
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: finished cases are kept in {store.path}; "
-                          f"continue with `sftbench run --suite {suite} --resume --run-id {store.run_id}`")
-        raise typer.Exit(ExitCode.INTERRUPTED) from None
+        raise _interrupted(suite, store) from None
     if any(not r.ok for r in records):
         raise typer.Exit(ExitCode.CASE_FAILED)
 
@@ -130,9 +135,16 @@ def _run_options(request: DeviceRequest, choice: ExecutorChoice, root: Optional[
     return RunOptions(request.resolve(), root, suite_dir)
 
 
-def _ray_log_handler() -> logging.Handler:
+def _ray_settings(address: Optional[str], wait_s: Optional[float], resources: Optional[str], verbose: bool) -> RaySettings:
     """Ray's log lines print through the run's console, above the progress display."""
-    return RichHandler(console=console, show_time=False, show_path=False, markup=False)
+    handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
+    return RaySettings(address, wait_s, shared.parse_resources(resources), verbose, handler)
+
+
+def _interrupted(suite: str, store: Store) -> typer.Exit:
+    err_console.print(f"interrupted: finished cases are kept in {store.path}; "
+                      f"continue with `sftbench run --suite {suite} --resume --run-id {store.run_id}`")
+    return typer.Exit(ExitCode.INTERRUPTED)
 
 
 def _keep_and_judge(suite: str, path: Path, cases: list[Case], records: list[Record], results: Path,
