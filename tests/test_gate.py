@@ -111,6 +111,9 @@ def test_hardware_of_refuses_mixed_keys_and_defaults_to_cpu(cases):
     assert hardware_of(records(probe, [0.8, 0.8])) == HW
     with pytest.raises(SftbenchError, match="mix hardware keys"):
         hardware_of(records(probe, [0.8]) + records(probe, [0.8], hw="cpu-other-4t"))
+    driver_made = records(probe, [0.8], hw="cpu-head-8t")[0].model_copy(update={"status": "failed"})
+    assert hardware_of(records(probe, [0.8, 0.8]) + [driver_made]) == HW  # e.g. a Ray case no node could hold
+    assert hardware_of([driver_made]) == "cpu-head-8t"
 
 
 def write(path: Path, recs) -> Path:

@@ -240,8 +240,26 @@ def test_rays_log_lines_go_through_the_runs_handler_quiet_unless_verbose(verbose
     handler, ray_logger = Collect(), logging.getLogger("ray")
     before = ray_logger.handlers[:], logging.lastResort
     with ray_executor._ray_logs(RaySettings(verbose=verbose, log_handler=handler)):
-        logging.getLogger("ray._private.worker").info("Connected to Ray cluster.")
-        logging.getLogger("ray.core").error("the raylet died")
+        # children of `ray` of this test's own: Ray's real ones may have been given levels by earlier tests' Rays
+        logging.getLogger("ray.sftbench_test.worker").info("Connected to Ray cluster.")
+        logging.getLogger("ray.sftbench_test.core").error("the raylet died")
         assert logging.lastResort is handler  # `ray.init` empties the `ray` logger's handlers while it starts
     assert handler.lines == shown
     assert (ray_logger.handlers, logging.lastResort) == before  # the process gets its logging back
+
+
+def test_the_progress_display_shows_a_waiting_case_as_waiting_until_it_runs(tiny_suite):
+    import io
+
+    from rich.console import Console
+
+    from sftbench.cli.progress import RichProgress
+
+    [case] = _one_case(tiny_suite, gpus=1)
+    progress = RichProgress(Console(file=io.StringIO(), width=160), 1)
+    progress.case_started(0, 1, case)
+    row = next(t for t in progress.progress.tasks if t.description.strip() == case.run_key)
+    progress.case_waiting(case, "waiting for a node with 1 CPU, 1 GPU")
+    assert row.fields["detail"] == "[yellow]waiting for a node with 1 CPU, 1 GPU[/]"
+    progress.case_running(case, None)
+    assert row.fields["detail"] == ""

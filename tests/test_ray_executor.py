@@ -255,5 +255,5 @@ def test_the_autoscaler_limits_ray_keeps_decide_between_waiting_and_failing(clus
         internal_kv._internal_kv_del(GCS_AUTOSCALER_CLUSTER_CONFIG_KEY, namespace=GCS_AUTOSCALER_STATE_NAMESPACE)
     assert records[4].error.message.startswith("waited 1 s for a node with 4 CPU, 0 GPU")
     assert records[16].error.message.startswith(
-        "the case asks for 16 CPU, 0 GPU per task, but no node of the Ray cluster has that (largest: 1 CPU, 0 GPU; "
+        "the case asks for 16 CPU, 0 GPU per task, but no node of the Ray cluster has that (largest: 1 CPU, 1 GPU; "
         "whole cluster: 2 CPU, 1 GPU); its autoscaler's node types add none that large either (8 CPU, 0 GPU)")

@@ -30,7 +30,11 @@ def case(tiny_suite):
 
 @pytest.fixture(autouse=True)
 def fresh_checks(monkeypatch):
+    """A fresh worker's memo; and this process's thread count back (a Ray task sets its own)."""
     monkeypatch.setattr(ray_worker, "_checked", {})
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def remote(case, device, requires_gpu=False, node_id=None, monkeypatch=None):

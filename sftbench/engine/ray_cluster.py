@@ -89,8 +89,11 @@ class ClusterView:
         return self.total.get("GPU", 0.0) > 0 or any(t.resources.get("GPU", 0.0) > 0 for t in self.node_types or [])
 
     def largest(self, demand: Demand) -> str:
-        """The live node closest to the demand, described in the demand's terms."""
-        best = max(self.nodes, key=lambda n: sum(min(n.get(k, 0.0), v) for k, v in demand.amounts), default={})
+        """The live node closest to the demand (ties: the one with more of what it asks for), described in
+        the demand's terms."""
+        names = [name for name, _ in demand.amounts]
+        best = max(self.nodes, default={}, key=lambda n: (sum(min(n.get(k, 0.0), v) for k, v in demand.amounts),
+                                                          sum(n.get(k, 0.0) for k in names)))
         return describe(best, demand.custom)
 
     def shortfall(self, demand: Demand) -> str:

@@ -53,7 +53,9 @@ def load_records(files: Iterable[Path], out_dir: Path, suite: str) -> list[Recor
 
 
 def hardware_of(records: list[Record]) -> str:
-    keys = {r.hardware_key for r in records}
+    """The hardware the run's finished cases ran on. A failed record is left out: it may have been written
+    by a Ray driver or a node that could not run the case, not by the hardware that ran the others."""
+    keys = {r.hardware_key for r in records if r.ok} or {r.hardware_key for r in records}
     if len(keys) > 1:
         raise SftbenchError(f"the results mix hardware keys {sorted(keys)}; check one hardware's results at a time")
     return keys.pop() if keys else "cpu"
