@@ -241,7 +241,8 @@ def sftbench_case(request: pytest.FixtureRequest):
         if not record.ok and record.error is not None:
             if record.error.type in UNAVAILABLE:
                 pytest.skip(record.error.message)
-            pytest.fail(f"{case.run_key} failed during {record.error.phase}: {record.error.message}")
+            when = f"failed during {record.error.phase}" if record.error.phase else "failed before it started"
+            pytest.fail(f"{case.run_key} {when}: {record.error.message}")
         return record
 
     return run

@@ -129,5 +129,6 @@ def print_summary(console: Console, records: list[Record], title: str) -> None:
     print_board(console, leaderboard_frame(records), title, show_errors=False)
     for r in records:
         if not r.ok:
-            phase = r.error.phase if r.error else None
-            console.print(f"[red]{r.run_key} failed during {phase}:[/] {r.error_message}", highlight=False)
+            phase = r.error.phase if r.error else None  # None: it never started (a worker or node could not run it)
+            when = f"failed during {phase}" if phase else "failed before it started"
+            console.print(f"[red]{r.run_key} {when}:[/] {r.error_message}", highlight=False)
