@@ -45,8 +45,8 @@ def table(rows: dict[str, Counter]) -> None:
     print("|---|---:|---:|---:|---:|")
     for name, counts in sorted(rows.items()):
         caught, judged = score(counts)
-        print(f"| {name} | {caught}/{judged} | {100 * caught / max(judged, 1):.1f} % | {counts['survived']} | "
-              f"{counts['no tests']} |")
+        shown = f"{100 * caught / judged:.1f} %" if judged else "not run"  # 0/0 is no score, not 0 %
+        print(f"| {name} | {caught}/{judged} | {shown} | {counts['survived']} | {counts['no tests']} |")
 
 
 def main() -> None:
