@@ -34,18 +34,3 @@ def parse_seeds(text: Optional[str]) -> Optional[list[int]]:
         raise ConfigError(f"--seeds {text!r} must list distinct non-negative integers, e.g. --seeds 0,1,2")
     return seeds
 
-
-def parse_resources(text: Optional[str]) -> dict[str, float]:
-    """`trainer=1,accelerator_type_a100=0.5`: Ray custom resources, each a name and a positive amount."""
-    resources: dict[str, float] = {}
-    for item in filter(None, (part.strip() for part in (text or "").split(","))):
-        name, _, amount = item.partition("=")
-        try:
-            value = float(amount)
-        except ValueError:
-            value = 0.0
-        if not name.strip() or value <= 0 or name.strip() in ("CPU", "GPU"):
-            raise ConfigError(f"--ray-resources {text!r} is not a list of custom resources with positive amounts "
-                              "(CPU and GPU come from the suite's `resources`); write e.g. --ray-resources trainer=1")
-        resources[name.strip()] = value
-    return resources

@@ -9,12 +9,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from sftbench import options as shared
 from sftbench.engine import ray_worker
 from sftbench.engine.device import DeviceRequest
 from sftbench.engine.preflight import RunTarget, preflight
 from sftbench.engine.runner import RunOptions
 from sftbench.errors import ConfigError, WeightsUnavailableError
+from sftbench.resources_spec import parse_resources
 from sftbench.results.record import Record
 from sftbench.schema import WeightsFile
 from sftbench.suite.cases import expand
@@ -87,11 +87,11 @@ def test_which_requests_ask_a_cluster_for_a_gpu(name, wants):
 
 
 def test_ray_resources_parse_and_refuse_in_one_sentence():
-    assert shared.parse_resources("trainer=1, a100=0.5") == {"trainer": 1.0, "a100": 0.5}
-    assert shared.parse_resources(None) == {}
+    assert parse_resources("trainer=1, a100=0.5") == {"trainer": 1.0, "a100": 0.5}
+    assert parse_resources(None) == {}
     for bad in ("trainer", "trainer=0", "GPU=1", "=1", "trainer=x"):
         with pytest.raises(ConfigError, match=rf"^--ray-resources '{bad}' is not a list of custom resources"):
-            shared.parse_resources(bad)
+            parse_resources(bad)
 
 
 def test_preflight_for_ray_checks_names_and_output_but_leaves_devices_and_files_to_the_workers(case, tmp_path):

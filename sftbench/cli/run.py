@@ -23,6 +23,7 @@ from ..engine.schedule import parse_shard, recorded_seconds, shard
 from ..errors import ConfigError, SftbenchError, SftbenchWarning
 from ..exit_codes import ExitCode
 from ..report.leaderboard import print_summary
+from ..resources_spec import parse_resources
 from ..results.environment import new_run_id
 from ..results.record import Record
 from ..results.selection import latest_per_run_key
@@ -138,7 +139,7 @@ def _run_options(request: DeviceRequest, choice: ExecutorChoice, root: Optional[
 def _ray_settings(address: Optional[str], wait_s: Optional[float], resources: Optional[str], verbose: bool) -> RaySettings:
     """Ray's log lines print through the run's console, above the progress display."""
     handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
-    return RaySettings(address, wait_s, shared.parse_resources(resources), verbose, handler)
+    return RaySettings(address, wait_s, parse_resources(resources), verbose, handler)
 
 
 def _interrupted(suite: str, store: Store) -> typer.Exit:

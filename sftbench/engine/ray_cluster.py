@@ -10,7 +10,7 @@ from typing import Any, Optional
 from ..suite.cases import Case
 
 EPSILON = 1e-9
-BUILTIN = ("CPU", "GPU")
+ALWAYS = ("CPU", "GPU")  # every demand names these two; the rest are custom resources
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Demand:
 
     @property
     def custom(self) -> dict[str, float]:
-        return {name: amount for name, amount in self.amounts if name not in BUILTIN}
+        return {name: amount for name, amount in self.amounts if name not in ALWAYS}
 
     def fits(self, free: Mapping[str, float]) -> bool:
         return all(amount <= free.get(name, 0.0) + EPSILON for name, amount in self.amounts if amount > 0)

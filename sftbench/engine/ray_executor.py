@@ -76,6 +76,12 @@ def _on_workers(options: RunOptions, cases: list[Case]) -> RunOptions:
     return replace(options, request=DeviceRequest(cases[0].suite, False, str(options.device)))
 
 
+def _gpu_by_default(request: Optional[DeviceRequest], cluster: ClusterView) -> bool:
+    """Whether a case without `gpus` asks for one: `--device cuda` or `requires_gpu` do, and `--device auto`
+    does where the cluster has or can add GPUs."""
+    return request is not None and (request.wants_gpu or (request.name == "auto" and cluster.has_gpus()))
+
+
 def _ray() -> Any:
     try:
         import ray  # deferred: a heavy optional dependency, only for --executor ray
@@ -148,14 +154,13 @@ class _RayRun:
         self.remote = ray.remote(max_retries=RETRIES, retry_exceptions=False)(run_remote)
         self.tasks: dict[Any, _Task] = {}  # object ref -> its case and what it holds
         self.records: list[Record] = []
-        self.gpu_by_default: Optional[bool] = None
 
     def collect(self) -> list[Record]:
+        gpu_by_default = _gpu_by_default(self.options.request, read_cluster(self.ray))
         try:
             while self.todo or self.tasks:
                 cluster = read_cluster(self.ray)
-                self._settle_waiting(cluster)
-                self._submit(cluster)
+                self._submit(cluster, self._settle_waiting(cluster), gpu_by_default)
                 if self.tasks:
                     done, _ = self.ray.wait(list(self.tasks), num_returns=1, timeout=WAIT_SECONDS)
                     for ref in done:
@@ -172,18 +177,11 @@ class _RayRun:
                 task.demand.take(free)
         return free
 
-    def _demand(self, case: Case, cluster: ClusterView) -> Demand:
-        if self.gpu_by_default is None:  # `--device auto` asks for a GPU where the cluster has or can add them
-            request = self.options.request
-            self.gpu_by_default = request is not None and (
-                request.wants_gpu or (request.name == "auto" and cluster.has_gpus()))
-        return Demand.of(case, self.gpu_by_default, self.settings.resources)
-
-    def _submit(self, cluster: ClusterView) -> None:
-        free = self._free(cluster)
+    def _submit(self, cluster: ClusterView, free: dict[str, float], gpu_by_default: bool) -> None:
+        """Start what fits, longest first; hand cases only a new node can hold to Ray to wait; fail the rest."""
         while self.todo:
             case = self.cases[self.todo[0]]
-            demand = self._demand(case, cluster)
+            demand = Demand.of(case, gpu_by_default, self.settings.resources)
             if cluster.runs_now(demand):
                 if not demand.fits(free):
                     return  # the next case waits for a running one to finish
@@ -215,9 +213,10 @@ class _RayRun:
         if waiting:
             self.observer.case_waiting(case, f"waiting for a node with {demand}")
 
-    def _settle_waiting(self, cluster: ClusterView) -> None:
+    def _settle_waiting(self, cluster: ClusterView) -> dict[str, float]:
         """A waiting case runs once a node large enough has joined and has room; it is given up when
-        none has joined within its limit (one that joined but is busy only queues it)."""
+        none has joined within its limit (one that joined but is busy only queues it). Returns what the
+        live nodes have free after that."""
         free = self._free(cluster)
         for ref, task in list(self.tasks.items()):
             if not task.waiting:
@@ -228,14 +227,14 @@ class _RayRun:
                     task.waiting = False
                     task.demand.take(free)
                     self.observer.case_running(case, None)
-            elif time.monotonic() - task.since > self._wait_limit(cluster, task.demand):
+            elif time.monotonic() - task.since > (limit := self._wait_limit(cluster, task.demand)):
                 self.ray.cancel(ref, force=True)
                 del self.tasks[ref]
                 self._record(failed_record(case, self.options, self.store.run_id, "ResourcesUnavailable",
-                                           f"waited {self._wait_limit(cluster, task.demand):g} s for a node with "
-                                           f"{task.demand}, but none joined the Ray cluster (largest now: "
-                                           f"{cluster.largest(task.demand)}); raise --ray-wait or check the "
-                                           "autoscaler"), task.index)
+                                           f"waited {limit:g} s for a node with {task.demand}, but none joined the "
+                                           f"Ray cluster (largest now: {cluster.largest(task.demand)}); raise "
+                                           "--ray-wait or check the autoscaler"), task.index)
+        return free
 
     def _finish(self, ref: Any) -> None:
         task = self.tasks.pop(ref)

@@ -3,7 +3,6 @@ GPU while its workers do), the worker's own weights and data are checked, then t
 that cannot run the case records it FAILED in one sentence naming its node."""
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Optional
@@ -13,6 +12,8 @@ import torch
 from ..backbones.weights import check_weights
 from ..data.splits import check_dataset
 from ..errors import SftbenchError
+from ..results.environment import node
+from ..results.record import Node
 from ..suite.cases import Case
 from .device import DeviceRequest
 from .runner import RunOptions, failed_record, run_case
@@ -22,30 +23,24 @@ _checked: dict[str, Optional[str]] = {}  # a worker process checks each backbone
 
 
 def run_remote(case: Case, options: RunOptions, run_id: str, threads: int) -> dict[str, Any]:
-    """The body of one Ray task: one case, on this worker's device, data root and caches."""
+    """The body of one Ray task: one case, on this worker's device, data root and caches. The driver
+    always sends the device request (`ray_executor._on_workers`)."""
+    assert options.request is not None, "the Ray driver sends the device request"
     torch.set_num_threads(threads)
     here = replace(options, ray_node_id=_ray_node_id())
     device, problems = _device_here(options.request), _file_problems(case, options.data_root)
     if isinstance(device, str):
         problems.insert(0, device)
     if problems:
-        host_side = replace(here, device=torch.device("cpu"))
-        return failed_record(case, host_side, run_id, NODE_CANNOT_RUN,
-                             f"node {node_name(here.ray_node_id)} cannot run this case: {'; '.join(problems)}"
-                             ).to_json_dict()
+        where = Node.model_validate(node(here.ray_node_id)).in_words
+        return failed_record(case, replace(here, device=torch.device("cpu")), run_id, NODE_CANNOT_RUN,
+                             f"node {where} cannot run this case: {'; '.join(problems)}").to_json_dict()
     return run_case(case, replace(here, device=device), run_id).to_json_dict()
 
 
-def node_name(ray_node_id: Optional[str]) -> str:
-    """`host (Ray node 1a2b3c4d)`: two nodes on one machine share a host name, never a node id."""
-    return f"{socket.gethostname()} (Ray node {ray_node_id[:8]})" if ray_node_id else socket.gethostname()
-
-
-def _device_here(request: Optional[DeviceRequest]) -> torch.device | str:
+def _device_here(request: DeviceRequest) -> torch.device | str:
     """The device on this worker, or why there is none. Ray pins a task's GPUs (CUDA_VISIBLE_DEVICES):
     the first visible one is the task's, whatever index `--device cuda:N` named."""
-    if request is None:
-        return torch.device("cpu")
     local = replace(request, name="cuda") if request.name.startswith("cuda") else request
     try:
         device = local.resolve()

@@ -60,6 +60,15 @@ class Node(Part):
     host: str
     ray_node_id: Optional[str] = None
 
+    # `host/1a2b3c4d`, in sentences `host (Ray node 1a2b3c4d)`: two nodes of one machine share a host name
+    @property
+    def label(self) -> str:
+        return f"{self.host}/{self.ray_node_id[:8]}" if self.ray_node_id else self.host
+
+    @property
+    def in_words(self) -> str:
+        return f"{self.host} (Ray node {self.ray_node_id[:8]})" if self.ray_node_id else self.host
+
 
 class Environment(Part):
     """Library versions, device and machine; extra keys are kept (they vary by platform)."""
@@ -77,10 +86,7 @@ class Environment(Part):
 
     @property
     def node_label(self) -> str:
-        """`host`, or `host/1a2b3c4d` (the Ray node id's first 8 hex digits) for a Ray task."""
-        if self.node is None:
-            return "unknown"
-        return f"{self.node.host}/{self.node.ray_node_id[:8]}" if self.node.ray_node_id else self.node.host
+        return self.node.label if self.node is not None else "unknown"
 
     def get(self, key: str) -> Any:
         return getattr(self, key, None)
