@@ -270,5 +270,6 @@ def _update_baselines(session: pytest.Session, state: _Session) -> None:
             continue
         for blessing in bless(selected(records), suite, default_baselines_dir(suite_paths[suite])):
             if reporter:
-                reporter.write_line(f"sftbench: blessed {blessing.cases} case(s) into {blessing.path}"
-                                    + (f"; refused {blessing.refused}" if blessing.refused else ""))
+                done = (f"blessed {blessing.cases} case(s) into {blessing.path}" if blessing.blessed
+                        else f"wrote nothing to {blessing.path}")
+                reporter.write_line(f"sftbench: {done}" + (f"; refused {blessing.refused}" if blessing.refused else ""))

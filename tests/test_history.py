@@ -3,6 +3,7 @@ and the dashboard in a real headless browser."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -19,6 +20,7 @@ from sftbench.history.changepoints import detect
 from sftbench.history.series import ENV_FIELDS, RunPoint, Series
 from sftbench.regression.baselines import AccuracyStats, Baseline, BaselineEntry, write_baseline
 from sftbench.regression.summary import RunSpeed
+from sftbench.report.escape import file_slug
 
 RUNS, SEEDS = 30, 3
 STEP_CASE, SPEED_CASE, STEADY_CASE = "lite0-mnist5k-full", "lite0-mnist5k-linear_probe", "lite0-random-mnist5k-full"
@@ -191,7 +193,7 @@ def test_the_dashboard_has_every_case_and_the_change_points(history, tmp_path):
     index = (site / "index.html").read_text()
     assert all(case in index for case in (STEP_CASE, SPEED_CASE, STEADY_CASE))
     assert index.count("<tr class='case'>") == 3 and "top1 -" in index and "train_throughput -" in index
-    assert "https://example.org/c/c20" in (site / f"case-nightly-{STEP_CASE}.html").read_text()
+    assert "https://example.org/c/c20" in case_page(site, STEP_CASE).read_text()
     regressions = (site / "regressions.html").read_text()
     assert regressions.count("<tr><td>") == 2 and "night-20" in regressions and "night-12" in regressions
     again = cli("publish", "--db", str(db), "--out", str(site))  # an earlier dashboard may be written again
@@ -199,9 +201,14 @@ def test_the_dashboard_has_every_case_and_the_change_points(history, tmp_path):
 
 
 
+def case_page(site: Path, case: str, suite: str = "nightly") -> Path:
+    return site / f"case-{file_slug(suite, case)}.html"
+
+
 def _figures(page: Path) -> list[dict]:
-    text = page.read_text()
-    return [json.loads(part.split(";Plotly.newPlot")[0]) for part in text.split("var f=")[1:]]
+    """The figures as the page's own script reads them: JSON.parse of each figure's data element."""
+    found = re.findall(r"<script type='application/json' class='figure' data-plot='plot\d+'>(.*?)</script>", page.read_text())
+    return [json.loads(text) for text in found]
 
 
 def test_case_pages_draw_the_committed_baseline_as_a_band_on_its_own_machine_only(history, tmp_path):
@@ -221,7 +228,7 @@ def test_case_pages_draw_the_committed_baseline_as_a_band_on_its_own_machine_onl
     assert "3 of 12 series with a baseline band" in flat(result.output)
     def rects(case: str) -> list[list]:
         return [[(s["y0"], s["y1"]) for s in f["layout"]["shapes"] if s["type"] == "rect"]
-                for f in _figures(site / f"case-nightly-{case}.html")]
+                for f in _figures(case_page(site, case))]
     top1, train, evaluation, memory = rects(STEP_CASE)
     assert top1 == [pytest.approx((91 - 2 ** 0.5, 91 + 2 ** 0.5))]  # mean 91 %, seed sd of 90 and 92 = sqrt(2)
     spread = abs(np.log(110 / 90)) / 2 ** 0.5  # sd of the two runs' log speeds
@@ -241,7 +248,7 @@ def test_the_dashboard_renders_in_headless_chromium_without_console_errors(histo
     db, _ = history
     site = tmp_path / "site"
     assert cli("publish", "--db", str(db), "--out", str(site)).exit_code == 0
-    page = site / f"case-nightly-{STEP_CASE}.html"
+    page = case_page(site, STEP_CASE)
     flags = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
              "--allow-file-access-from-files", "--window-size=1200,1400", "--virtual-time-budget=5000"]
     dom = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)

@@ -642,8 +642,13 @@ def test_every_unusable_baseline_file_is_refused_in_one_exact_sentence(tmp_path)
         f"{BASELINE_SCHEMA_VERSION}; upgrade sftbench to read it, or re-bless it with `sftbench baseline update`")
     assert refusal('{"schema_version": 3, "suite": "s", "hardware_key": "k", "cases": {"c": {"spec_hash": "h", '
                    '"accuracy": {"values": {"0": "high"}, "n": 1}}}}') == (
-        f"baseline {tmp_path / 'b.json'}: field 'cases.c.accuracy.values.0' is missing or invalid; restore the file "
-        "from git or re-bless it with `sftbench baseline update`")
+        f"baseline {tmp_path / 'b.json'}: field 'cases.c.accuracy.values.0' is missing or invalid (input should be a "
+        "valid number, unable to parse string as a number); restore the file from git or re-bless it with "
+        "`sftbench baseline update`")
+    assert refusal('{"schema_version": 3, "suite": "s", "hardware_key": "k", "cases": {"c": {"spec_hash": "h", '
+                   '"accuracy": {"values": {"best": 0.9}, "n": 1}}}}') == (
+        f"baseline {tmp_path / 'b.json'}: field 'cases.c.accuracy.values' is missing or invalid (seed 'best' is not a "
+        "whole number); restore the file from git or re-bless it with `sftbench baseline update`")
 
 
 def test_a_loaded_baseline_knows_its_path_and_checks_each_entrys_bits(tmp_path):

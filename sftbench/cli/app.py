@@ -14,10 +14,12 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from .. import options as shared
 from ..errors import SftbenchError, SftbenchWarning
 from ..exit_codes import ExitCode
+from ..report.escape import terminal_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark and regression suite for transfer learning.")
 baseline_app = typer.Typer(help="Bless results as baselines.", no_args_is_help=True)
@@ -32,7 +34,8 @@ _show_warning = warnings.showwarning
 def _show_sftbench_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
     """sftbench's own warnings are one yellow line on stderr; others keep Python's format."""
     if issubclass(category, SftbenchWarning):
-        err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+        err_console.print(Text.assemble(("warning:", "yellow"), " ", terminal_text(message)), highlight=False,
+                          soft_wrap=True)
     else:
         _show_warning(message, category, *args, **kwargs)
 
@@ -49,7 +52,8 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SftbenchError as err:
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            err_console.print(Text.assemble(("error:", "bold red"), " ", terminal_text(err)), highlight=False,
+                              soft_wrap=True)  # the message quotes file values: never markup
             raise typer.Exit(ExitCode.CONFIG) from None
 
     return wrapper  # type: ignore[return-value]

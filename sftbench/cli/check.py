@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.text import Text
 
 from .. import options as shared
 from ..engine.observer import Observer
@@ -28,6 +29,7 @@ from ..regression.gate import (
 )
 from ..regression.planning import plans
 from ..regression.summary import summarise
+from ..report.escape import terminal_text
 from ..report.planning import print_seed_plan
 from ..report.verdicts import print_verdicts, write_reports
 from ..results.record import Record
@@ -167,11 +169,14 @@ def baseline_update(
     thresholds = {c.case_id: c.thresholds.accuracy for c in expand(spec, source=str(path))}
     refused: list[str] = []
     for blessing in bless(records, spec.name, baselines_dir or default_baselines_dir(path)):
-        console.print(f"wrote {blessing.cases} case(s) to {blessing.path}")
         refused += blessing.refused
+        if not blessing.blessed:
+            console.print(f"wrote nothing to {blessing.path}: no case finished to bless", highlight=False)
+            continue
+        console.print(f"wrote {blessing.cases} case(s) to {blessing.path}")
         print_seed_plan(console, plans(blessing.baseline.cases, thresholds, target), target, spec.name)
     for item in refused:
-        err_console.print(f"[red]refused failed case[/] {item}")
+        err_console.print(Text.assemble(("refused failed case", "red"), " ", terminal_text(item)), soft_wrap=True)
     if refused:
         raise typer.Exit(ExitCode.CASE_FAILED)
 

@@ -1,6 +1,7 @@
 """`sftbench history add|show` and `sftbench publish`: every run kept, its change points, a dashboard."""
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 from typing import Optional
@@ -14,7 +15,7 @@ from ..history.series import build_series
 from ..report.baseline_band import band_for, load_suite_baselines
 from ..report.dashboard import publish as write_dashboard
 from ..report.history import history_json, history_markdown, print_history
-from ..results.store import read_records, result_files
+from ..results.store import parse_records, read_bytes, result_files
 from .app import app, console, user_errors
 
 history_app = typer.Typer(help="Keep every run in a history database; show series and change points.",
@@ -29,7 +30,8 @@ def add_results(db: Path, paths: list[Path]) -> tuple[int, int, int]:
     try:
         files = records = seen = 0
         for path in result_files(paths):
-            added = history.add_file(path, list(read_records(path)))  # parsed whole first: a bad file adds nothing
+            content = read_bytes(path)  # one read: the records added are exactly the bytes hashed
+            added = history.add_file(path, content, list(parse_records(io.BytesIO(content), path)))  # a bad file adds nothing
             files, records, seen = files + added.files, records + added.records, seen + added.skipped_files
         return files, records, seen
     finally:
@@ -84,7 +86,7 @@ def publish(out: Path = typer.Option(..., "--out", help="The dashboard's folder:
 
 
 def _analyse(db: Path, suite: Optional[str], case: Optional[str], metrics: list[str]):
-    history = History.open(db, create=False)
+    history = History.open(db, readonly=True)
     try:
         series = build_series(history.rows(suite, case), metrics)
     finally:

@@ -15,8 +15,8 @@ from .. import options as shared
 from ..allocator import allocator_mode
 from ..engine.device import DeviceRequest
 from ..engine.executors import Executor, ExecutorChoice, pick_executor
-from ..engine.ray_executor import RaySettings
 from ..engine.preflight import RunTarget, preflight
+from ..engine.ray_executor import RaySettings
 from ..engine.refit import refit_cases
 from ..engine.runner import RunOptions
 from ..engine.schedule import parse_shard, recorded_seconds, shard
@@ -31,7 +31,6 @@ from ..results.store import Store, read_records, result_files
 from ..suite.cases import Case, expand
 from ..suite.discovery import DEFAULT_SUITE, find_suite
 from ..suite.loader import load_suite
-from .history import add_results
 from .app import (
     BaselineOpt,
     JsonOpt,
@@ -48,8 +47,8 @@ from .app import (
     user_errors,
 )
 from .check import GateOptions, Rerun, gate
+from .history import add_results
 from .progress import RichProgress
-
 
 ConfirmOpt = Annotated[int, typer.Option(min=0, help="With --check: re-run suspicious cases (REGRESSED, or an accuracy "
                                          "drop beyond half the detectable drop) with N extra seeds before the verdict.")]

@@ -26,12 +26,12 @@ from ..results.store import Store
 from ..strategies.base import Strategy
 from ..strategies.lookup import build_strategy
 from ..suite.cases import Case
+from .calibration import PROCESS_CALIBRATOR
 from .determinism import (
     configure_process,
     determinism_record,
     record_nondeterministic_ops,
 )
-from .calibration import PROCESS_CALIBRATOR
 from .device import DeviceRequest, prepare_case, seed_everything
 from .evaluate import classification_metrics, evaluate
 from .extraction import case_feature_cache, case_preprocessing

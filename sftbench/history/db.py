@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import quote
 
-from ..errors import SftbenchError
+from ..errors import SftbenchError, first_sentence, short_repr
 from ..results.environment import utc_now
 from ..results.record import Record
 
@@ -49,6 +51,43 @@ class HistoryError(SftbenchError):
     """The database cannot be used as it is: damaged, foreign or newer."""
 
 
+def _read_only(path: Path) -> HistoryError:
+    return HistoryError(f"{path} is read-only, so nothing was added; make it writable (`chmod u+w {path}`) or point "
+                        "--db at another file")
+
+
+def _unreadable(path: Path, err: sqlite3.DatabaseError) -> HistoryError:
+    if "readonly" in str(err):
+        return _read_only(path)
+    return HistoryError(f"{path} is not a readable SQLite database ({first_sentence(err)}); nothing was changed: point "
+                        "--db at another file, or restore this one from a backup")
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """A damaged page is found only when a query reaches it: named in a sentence, not a traceback."""
+    try:
+        yield
+    except sqlite3.DatabaseError as err:
+        raise _unreadable(path, err) from None
+
+
+_TEXT = ("suite", "run_id", "run_key", "case_id", "spec_hash", "status", "started_at", "hardware_key")
+_OPTIONAL_TEXT = ("commit_sha", "fingerprint", "torch", "timm", "cuda", "driver")
+
+
+def _check_row(path: Path, row: sqlite3.Row) -> None:
+    """A history database is a file that travels: its columns are checked, not trusted to hold their types."""
+    bad = next((c for c in _TEXT if not isinstance(row[c], str)), None) \
+        or next((c for c in _OPTIONAL_TEXT if row[c] is not None and not isinstance(row[c], str)), None) \
+        or next((m for m in METRICS if row[m] is not None and not isinstance(row[m], (int, float))), None) \
+        or ("seed" if not isinstance(row["seed"], int) else None)
+    if bad is not None:
+        raise HistoryError(f"{path}: a record (run {short_repr(row['run_id'])}) has a {type(row[bad]).__name__} in its "
+                           f"{bad} column, which sftbench never writes; the file was edited: restore it from a backup "
+                           "or build it again with `sftbench history add`")
+
+
 @dataclass(frozen=True)
 class Added:
     files: int = 0
@@ -77,22 +116,26 @@ class History:
         self.path, self.db = path, connection
 
     @classmethod
-    def open(cls, path: Path, create: bool = True) -> "History":
-        if not path.exists() and not create:
+    def open(cls, path: Path, create: bool = True, readonly: bool = False) -> "History":
+        """`readonly` (show, publish): opened with SQLite's mode=ro, so reading never changes the file."""
+        if not path.exists() and (not create or readonly):
             raise HistoryError(f"no history database at {path}; add runs first with `sftbench history add RESULTS.jsonl "
                                f"--db {path}`")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not readonly:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists() and not os.access(path, os.W_OK):
+                raise _read_only(path)
         try:
-            connection = sqlite3.connect(path, timeout=60, isolation_level=None)
+            target = f"file:{quote(str(path.resolve()))}?mode=ro" if readonly else str(path)
+            connection = sqlite3.connect(target, timeout=60, isolation_level=None, uri=readonly)
             history = cls(path, connection)
-            history._prepare()
+            history._prepare(readonly)
         except sqlite3.DatabaseError as err:
-            raise HistoryError(f"{path} is not a readable SQLite database ({err}); nothing was changed: point --db at "
-                               "another file, or restore this one from a backup") from None
+            raise _unreadable(path, err) from None
         return history
 
-    def _prepare(self) -> None:
-        if self._pragma("application_id") == 0 and self._tables() == 0:
+    def _prepare(self, readonly: bool = False) -> None:
+        if not readonly and self._pragma("application_id") == 0 and self._tables() == 0:
             with self._write():
                 if self._tables() == 0:  # another process may have created it while this one waited
                     self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -124,10 +167,11 @@ class History:
             raise
         self.db.execute("COMMIT")
 
-    def add_file(self, path: Path, records: Iterable[Record]) -> Added:
-        """Add one results file's records in one transaction; a file seen before adds nothing."""
-        digest = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
-        with self._write():
+    def add_file(self, path: Path, content: bytes, records: Iterable[Record]) -> Added:
+        """Add one results file's records in one transaction; a file seen before adds nothing. `content` is
+        the very buffer the records were parsed from: lines appended meanwhile are neither hashed nor lost."""
+        digest = hashlib.blake2b(content, digest_size=16).hexdigest()
+        with _reading(self.path), self._write():
             if self.db.execute("SELECT 1 FROM files WHERE digest = ?", (digest,)).fetchone():
                 return Added(skipped_files=1)
             rows = [query_columns(r) for r in records]
@@ -147,18 +191,24 @@ class History:
                 args.append(value)
         self.db.row_factory = sqlite3.Row
         try:
-            return self.db.execute(f"SELECT {', '.join(c for c in _COLUMNS if c != 'record')} FROM records "
-                                   f"WHERE {' AND '.join(where)} ORDER BY started_at, run_id", args).fetchall()
+            with _reading(self.path):
+                found = self.db.execute(f"SELECT {', '.join(c for c in _COLUMNS if c != 'record')} FROM records "
+                                        f"WHERE {' AND '.join(where)} ORDER BY started_at, run_id", args).fetchall()
         finally:
             self.db.row_factory = None
+        for row in found:
+            _check_row(self.path, row)
+        return found
 
     def record(self, suite: str, run_id: str, run_key: str) -> Optional[dict[str, Any]]:
-        row = self.db.execute("SELECT record FROM records WHERE suite = ? AND run_id = ? AND run_key = ?",
-                              (suite, run_id, run_key)).fetchone()
+        with _reading(self.path):
+            row = self.db.execute("SELECT record FROM records WHERE suite = ? AND run_id = ? AND run_key = ?",
+                                  (suite, run_id, run_key)).fetchone()
         return json.loads(row[0]) if row else None
 
     def count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM records").fetchone()[0]
+        with _reading(self.path):
+            return self.db.execute("SELECT count(*) FROM records").fetchone()[0]
 
     def close(self) -> None:
         self.db.close()

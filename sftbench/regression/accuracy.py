@@ -22,7 +22,14 @@ from scipy import stats as scipy_stats
 from ..schema import AccuracyThresholds, Thresholds
 from .baselines import BaselineEntry
 from .checks import MetricCheck, Status
-from .stats import TestResult, mcnemar, seed_se, seed_t_test, t_detectable_drop, two_proportions
+from .stats import (
+    TestResult,
+    mcnemar,
+    seed_se,
+    seed_t_test,
+    t_detectable_drop,
+    two_proportions,
+)
 from .summary import CaseSummary, mean_std
 
 

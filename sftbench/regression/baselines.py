@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import ResultsFormatError, SftbenchError
+from ..errors import ResultsFormatError, SftbenchError, short_repr
+from ..files import write_atomic
+from ..limits import MAX_BASELINE_BYTES
+from ..paths import under_root
 from ..results.environment import utc_now
-from ..results.record import PerExample
+from ..results.record import PerExample, SafeName
 from .integrity import check_baseline_entry
 from .summary import CaseSummary, RunSpeed, mean_std, median
 
@@ -25,11 +27,21 @@ class _Part(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def _seed_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """Seeds are keys of JSON objects, so strings; each must be a whole number (they are sorted as such)."""
+    for key in values:
+        if not key.isascii() or not key.lstrip("-").isdigit():
+            raise ValueError(f"seed {key[:40]!r} is not a whole number")
+    return values
+
+
 class AccuracyStats(_Part):
     values: dict[str, float]  # seed -> top-1
     mean: Optional[float] = None
     std: Optional[float] = None
     n: int
+
+    _seeds = field_validator("values")(_seed_keys)
 
 
 class MedianStat(_Part):
@@ -52,14 +64,16 @@ class BaselineEntry(_Part):
     runs: list[RunSpeed] = Field(default_factory=list)  # schema 3: one per blessed run
     sweep_point: dict[str, Any] = Field(default_factory=dict)  # a swept group's chosen point when blessed
 
+    _seeds = field_validator("per_example")(_seed_keys)
+
     @property
     def accuracy_values(self) -> list[float]:
         return [self.accuracy.values[k] for k in sorted(self.accuracy.values, key=int)]
 
 
 class Baseline(_Part):
-    suite: str
-    hardware_key: str
+    suite: SafeName
+    hardware_key: SafeName
     cases: dict[str, BaselineEntry] = Field(default_factory=dict)
     path: Optional[Path] = Field(None, exclude=True)
 
@@ -75,21 +89,27 @@ class Baseline(_Part):
 
 
 def baseline_path(root: Path, suite: str, hardware_key: str) -> Path:
-    return root / suite / f"{hardware_key}.json"
+    """`root/<suite>/<hardware>.json`; both names come from records, so both are checked to stay in root."""
+    return under_root(root, suite, hardware_key, suffix=".json")
 
 
 def load_baseline(path: Path) -> Baseline:
+    limit = MAX_BASELINE_BYTES.value
     try:
-        data = json.loads(path.read_text())
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
+        if len(raw) > limit:
+            raise ResultsFormatError(MAX_BASELINE_BYTES.exceeded(f"baseline {path}", f"holds more than {limit:,} bytes"))
+        data = json.loads(raw.decode("utf-8"))
     except OSError as err:
         raise SftbenchError(f"cannot read baseline {str(path)!r} ({err.strerror}); check the path") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         line = f" (line {err.lineno})" if isinstance(err, json.JSONDecodeError) else ""
         raise ResultsFormatError(f"baseline {path} is not valid JSON{line}; restore it from git or re-bless it "
                                  "with `sftbench baseline update`") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
     if not isinstance(version, int) or not 1 <= version <= BASELINE_SCHEMA_VERSION:
-        raise ResultsFormatError(f"baseline {path} has schema version {version!r}, but this sftbench reads versions "
+        raise ResultsFormatError(f"baseline {path} has schema version {short_repr(version)}, but this sftbench reads versions "
                                  f"1 to {BASELINE_SCHEMA_VERSION}; upgrade sftbench to read it, or re-bless it with "
                                  "`sftbench baseline update`")
     # versions 1 and 2: the newer fields are absent and default to empty; verdicts then use seed-level
@@ -97,8 +117,11 @@ def load_baseline(path: Path) -> Baseline:
     try:
         baseline = Baseline.model_validate({**data, "path": path})
     except ValidationError as err:
-        where = ".".join(map(str, err.errors()[0]["loc"]))
-        raise ResultsFormatError(f"baseline {path}: field {where!r} is missing or invalid; restore the file from "
+        first = err.errors()[0]
+        where = short_repr(".".join(map(str, first["loc"])))
+        why = first["msg"].removeprefix("Value error, ")
+        why = why[:1].lower() + why[1:]
+        raise ResultsFormatError(f"baseline {path}: field {where} is missing or invalid ({why}); restore the file from "
                                  "git or re-bless it with `sftbench baseline update`") from None
     for case_id, entry in baseline.cases.items():
         check_baseline_entry(case_id, entry.accuracy.values, entry.per_example, path)
@@ -153,7 +176,4 @@ def update_baseline(existing: Optional[Baseline], summaries: dict[str, CaseSumma
 
 
 def write_baseline(baseline: Baseline, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(baseline.to_json())
-    os.replace(tmp, path)
+    write_atomic(path, baseline.to_json())

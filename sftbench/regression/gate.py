@@ -156,6 +156,7 @@ class Blessing:
     path: Path
     baseline: Baseline  # the file's content after blessing
     refused: list[str]  # failed cases, with their errors
+    blessed: int = 0  # cases written; 0: the file was not written
 
     @property
     def cases(self) -> int:
@@ -169,9 +170,12 @@ def bless(records: list[Record], suite: str, baselines_dir: Path) -> list[Blessi
         by_hardware.setdefault(record.hardware_key, []).append(record)
     done = []
     for hardware, group in sorted(by_hardware.items()):
-        existing = find_baseline(baselines_dir, suite, hardware)
-        updated, refused = update_baseline(existing, summarise(group), suite, hardware)
         target = baseline_path(baselines_dir, suite, hardware)
-        write_baseline(updated, target)
-        done.append(Blessing(target, updated, refused))
+        existing = find_baseline(baselines_dir, suite, hardware)
+        summaries = summarise(group)
+        updated, refused = update_baseline(existing, summaries, suite, hardware)
+        blessed = len(summaries) - len(refused)
+        if blessed:  # nothing blessed, nothing written: a run of failed cases leaves the file as it was
+            write_baseline(updated, target)
+        done.append(Blessing(target, updated, refused, blessed))
     return done

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..regression.ab import AbCase, Ratio
+from .escape import markdown_cell, terminal_text
 from .verdicts import STYLE
 
 COLUMNS = ("case", "status", "train B/A [95% CI]", "eval B/A [95% CI]", "top-1 A %", "top-1 B %", "lost/gained", "Holm p")
@@ -40,23 +41,23 @@ def _sides(sides: dict[str, dict[str, Any]]) -> list[str]:
 
 def print_ab(console: Console, cases: list[AbCase], sides: dict[str, dict[str, Any]], title: str) -> None:
     for line in _sides(sides):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(terminal_text(line), highlight=False, soft_wrap=True)
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for i, name in enumerate(COLUMNS):
         table.add_column(name, justify="left" if i < 2 else "right", no_wrap=i < 4)
     for c in cases:
-        row = _row(c)
-        row[1] = f"[{STYLE.get(c.status, '')}]{row[1]}[/]"
+        row: list = [terminal_text(cell) for cell in _row(c)]
+        row[1] = f"[{STYLE.get(c.status, '')}]{c.status.value}[/]"
         table.add_row(*row)
     console.print(table)
     for c in cases:
-        console.print(f"{c.case_id}: {c.reason}", highlight=False, soft_wrap=True)
+        console.print(terminal_text(f"{c.case_id}: {c.reason}"), highlight=False, soft_wrap=True)
 
 
 def ab_markdown(cases: list[AbCase], sides: dict[str, dict[str, Any]], title: str) -> str:
-    lines = [f"### {title}", "", *[f"- {line}" for line in _sides(sides)], "",
+    lines = [f"### {markdown_cell(title)}", "", *[f"- {markdown_cell(line)}" for line in _sides(sides)], "",
              "| " + " | ".join(COLUMNS) + " |", "|---|---|" + "---:|" * (len(COLUMNS) - 2)]
-    lines += ["| " + " | ".join(_row(c)).replace("\n", " ") + " |" for c in cases]
+    lines += ["| " + " | ".join(map(markdown_cell, _row(c))) + " |" for c in cases]
     return "\n".join(lines) + "\n"
 
 

@@ -18,6 +18,7 @@ from rich.table import Table
 from ..backbones.stages import count_stages
 from ..results.record import Record
 from ..schema import BackboneSpec
+from .escape import terminal_text
 
 NOISE_SE = 2.0  # "within the seed noise": a difference of at most this many standard errors
 
@@ -138,7 +139,7 @@ def rich_depth(curve: DepthCurve) -> Table:
     for header in HEADERS:
         table.add_column(header, justify="left" if header == "strategy" else "right")
     for point in curve.points:
-        table.add_row(*_cells(point, curve.at_depth(curve.stages)))
+        table.add_row(*map(terminal_text, _cells(point, curve.at_depth(curve.stages))))
     return table
 
 

@@ -8,9 +8,9 @@ from typing import Any, Optional
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from ..regression.diff import CaseDiff, RunDiff
+from .escape import terminal_text
 
 HEADERS = ("backbone", "dataset", "strategy", "top-1 A", "top-1 B", "Δ pp", "test", "p (Holm)", "", "img/s Δ",
            "peak Δ")
@@ -56,13 +56,13 @@ def header_lines(diff: RunDiff, name_a: str, name_b: str) -> list[str]:
 
 def print_diff(console: Console, diff: RunDiff, name_a: str, name_b: str) -> None:
     for line in header_lines(diff, name_a, name_b):
-        console.print(Text(line))
+        console.print(terminal_text(line))
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for header in HEADERS:
         table.add_column(header, justify="left" if header in HEADERS[:3] + ("test", "") else "right", no_wrap=True)
     for case, cells in zip(diff.cases, rows(diff)):
         style = None if not case.significant else ("red" if (case.delta or 0) < 0 else "green")
-        table.add_row(*[Text(c) for c in cells], style=style)
+        table.add_row(*[terminal_text(c) for c in cells], style=style)
     console.print(table)
 
 

@@ -15,6 +15,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from .escape import terminal_text
+
 ROW_BEST, COLUMN_BEST = "◆", "▲"
 CAPTION = f"{ROW_BEST} best strategy for the backbone · {COLUMN_BEST} best backbone for the strategy · top-1 %"
 
@@ -68,17 +70,17 @@ def rich_grid(grid: Grid, title: str) -> Table:
     table.add_column("best strategy", no_wrap=True)
     for backbone in grid.backbones:
         cells = [_styled(grid, backbone, s) for s in grid.strategies]
-        table.add_row(Text(backbone), *cells, Text(grid.best_strategy(backbone) or "-"))
+        table.add_row(terminal_text(backbone), *cells, terminal_text(grid.best_strategy(backbone) or "-"))
     table.add_section()
-    table.add_row(Text("best backbone", style="italic"), *[Text(grid.best_backbone(s) or "-") for s in grid.strategies],
-                  Text(""))
+    table.add_row(terminal_text("best backbone", style="italic"), *[terminal_text(grid.best_backbone(s) or "-") for s in grid.strategies],
+                  terminal_text(""))
     return table
 
 
 def _styled(grid: Grid, backbone: str, strategy: str) -> Text:
     style = " ".join(part for part, hit in (("bold", strategy == grid.best_strategy(backbone)),
                                             ("green", backbone == grid.best_backbone(strategy))) if hit)
-    return Text(grid.cell(backbone, strategy), style=style or "")
+    return terminal_text(grid.cell(backbone, strategy), style=style or "")
 
 
 def markdown_grid(grid: Grid, title: str) -> str:

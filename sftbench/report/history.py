@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..history.changepoints import ChangePoint
 from ..history.series import RunPoint, Series
+from .escape import markdown_cell, terminal_text
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -61,23 +62,24 @@ def print_history(console: Console, series: list[Series], changes: list[ChangePo
     for one in series:
         mine = [c for c in changes if c.series is one]
         title = f"{one.case_id} · {one.metric}" + (f" · machine {one.fingerprint}" if one.fingerprint else "")
-        table = Table(title=f"{title}  {sparkline([p.mean for p in one.points])}", title_justify="left")
+        table = Table(title=terminal_text(f"{title}  {sparkline([p.mean for p in one.points])}"), title_justify="left")
         for name in HEADER:
             table.add_column(name)
         for row in _rows(one, mine):
-            table.add_row(*row)
+            table.add_row(*map(terminal_text, row))
         console.print(table)
-    console.print(f"{len(changes)} change point(s)" + "".join(f"\n  {c.series.case_id} {c.series.metric}: "
-                                                               f"{change_text(c)}" for c in changes), highlight=False)
+    console.print(terminal_text(f"{len(changes)} change point(s)" + "".join(f"\n  {c.series.case_id} {c.series.metric}: "
+                                                                             f"{change_text(c)}" for c in changes)),
+                  highlight=False)
 
 
 def history_markdown(series: list[Series], changes: list[ChangePoint]) -> str:
     lines = []
     for one in series:
         mine = [c for c in changes if c.series is one]
-        lines += [f"### {one.case_id} · {one.metric} `{sparkline([p.mean for p in one.points])}`", "",
+        lines += [f"### {markdown_cell(one.case_id)} · {one.metric} {sparkline([p.mean for p in one.points])}", "",
                   "| " + " | ".join(HEADER) + " |", "|---" * len(HEADER) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in _rows(one, mine)] + [""]
+        lines += ["| " + " | ".join(map(markdown_cell, row)) + " |" for row in _rows(one, mine)] + [""]
     return "\n".join(lines)
 
 

@@ -14,10 +14,10 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
 from ..results.record import Record
 from .board import groups, leaderboard_frame, rank
+from .escape import terminal_text
 
 
 def _num(value: Any, spec: str, scale: float = 1.0) -> str:
@@ -97,7 +97,7 @@ def rich_table(board: pd.DataFrame, title: str, width: int) -> Table:
         header, _, justify = columns[i]
         table.add_column(header, justify=justify, no_wrap=True, overflow="ellipsis")  # type: ignore[arg-type]
     for row, failed in zip(cells, board["failed"]):
-        table.add_row(*[Text(row[i]) for i in keep], style="red" if failed else None)  # Text: '[random]' is not markup
+        table.add_row(*[terminal_text(row[i]) for i in keep], style="red" if failed else None)  # Text: '[random]' is not markup
     return table
 
 

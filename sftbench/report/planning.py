@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..regression.planning import MAX_SEEDS, SeedPlan
+from .escape import terminal_text
 
 
 def _pp(value: Optional[float]) -> str:
@@ -25,9 +26,9 @@ def print_seed_plan(console: Console, plans: list[SeedPlan], target: float, suit
         table.add_column(column, justify="left" if column == "case" else "right", overflow="fold")
     for p in plans:
         if p.seed_sd is None:
-            table.add_row(p.case_id, str(p.seeds), "not learnt", "-", "-", "≥ 2", "-")
+            table.add_row(terminal_text(p.case_id), str(p.seeds), "not learnt", "-", "-", "≥ 2", "-")
             continue
-        table.add_row(p.case_id, str(p.seeds), _pp(p.seed_sd), _pp(p.detectable_one), _pp(p.detectable_three),
+        table.add_row(terminal_text(p.case_id), str(p.seeds), _pp(p.seed_sd), _pp(p.detectable_one), _pp(p.detectable_three),
                       _seeds(p.baseline_seeds_for_target), _seeds(p.new_seeds_for_target))
     console.print(table)
     short = [p for p in plans if p.seed_sd is not None and p.baseline_seeds_for_target is not None

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..selection.agreement import Agreement, agreement
 from ..selection.rank import SCORE_NAMES, Candidate, as_matrix, finite
+from .escape import terminal_text
 
 HEADERS = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "h_score": "H-score", "gbc": "GBC", "knn": "kNN acc",
            "linear_probe": "probe acc"}
@@ -79,7 +80,7 @@ def rich_tables(candidates: list[Candidate], truth: dict[str, dict[str, float]])
         for name in header:
             table.add_column(name, justify="left" if name == "candidate" else "right", no_wrap=name == "candidate")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*map(terminal_text, row))
         table.add_section()
         for row in _agreement_rows(found[dataset]) if truth.get(dataset) else []:
             table.add_row(*row)

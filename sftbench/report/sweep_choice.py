@@ -5,6 +5,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..results.sweep_choice import Choice
+from .escape import terminal_text
 
 
 def _score(mean, n) -> str:
@@ -25,7 +26,7 @@ def choice_table(choices: dict[str, Choice]) -> Table:
         chosen += _REFIT_NOTE[choice.refit] if choice.chosen else ""
         points = "  ".join(f"{'*' if case_id == choice.chosen else ''}{case_id[len(group) + 1:] or case_id} "
                            f"{_score(*choice.scores[case_id])}" for case_id in choice.scores)
-        table.add_row(group, chosen, points)
+        table.add_row(*map(terminal_text, (group, chosen, points)))
     return table
 
 

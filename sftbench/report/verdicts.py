@@ -9,8 +9,10 @@ from typing import Optional
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..regression.compare import MetricCheck, Status, Verdict
+from .escape import markdown_cell, terminal_text
 
 STYLE = {
     Status.PASS: "green", Status.IMPROVED: "bold green", Status.REGRESSED: "bold red", Status.NOISE: "yellow",
@@ -37,7 +39,7 @@ def _status_text(v: Verdict) -> str:
 
 
 def verdict_table(verdicts: list[Verdict], title: str) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=terminal_text(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("case", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for name in ("base top-1 %", "top-1 %", "Δ pp", "train img/s (Δ)"):
@@ -46,8 +48,8 @@ def verdict_table(verdicts: list[Verdict], title: str) -> Table:
     for v in verdicts:
         acc = v.check_for("accuracy")
         delta = f"{100 * acc.delta:+.2f}" if acc and acc.delta is not None else "-"
-        table.add_row(v.case_id, f"[{STYLE.get(v.status, '')}]{_status_text(v)}[/]", _pct(acc, "baseline"),
-                      _pct(acc, "current"), delta, _speed(v.check_for("train_throughput")), v.reason)
+        table.add_row(terminal_text(v.case_id), f"[{STYLE.get(v.status, '')}]{_status_text(v)}[/]", _pct(acc, "baseline"),
+                      _pct(acc, "current"), delta, _speed(v.check_for("train_throughput")), terminal_text(v.reason))
     return table
 
 
@@ -65,19 +67,18 @@ def print_verdicts(console: Console, verdicts: list[Verdict], title: str) -> Non
     counts = {s: sum(v.status is s for v in verdicts) for s in Status if any(v.status is s for v in verdicts)}
     console.print(", ".join(f"[{STYLE.get(s, '')}]{n} {s.value}[/]" for s, n in counts.items()) or "no cases")
     if note := machine_note(verdicts):
-        console.print(f"[blue]{note}[/]", highlight=False, soft_wrap=True)
+        console.print(Text.assemble((terminal_text(note), "blue")), highlight=False, soft_wrap=True)
 
 
 def markdown(verdicts: list[Verdict], title: str) -> str:
-    lines = [f"### {title}", "", "| case | status | baseline top-1 % | top-1 % | Δ pp | train img/s (Δ) | reason |",
+    lines = [f"### {markdown_cell(title)}", "", "| case | status | baseline top-1 % | top-1 % | Δ pp | train img/s (Δ) | reason |",
              "|---|---|---:|---:|---:|---:|---|"]
     for v in verdicts:
         acc = v.check_for("accuracy")
         delta = f"{100 * acc.delta:+.2f}" if acc and acc.delta is not None else "-"
         icon = {Status.REGRESSED: "❌ ", Status.FAILED: "💥 ", Status.IMPROVED: "✅ "}.get(v.status, "")
-        reason = v.reason.replace("|", "\\|")
-        lines.append(f"| `{v.case_id}` | {icon}**{_status_text(v)}** | {_pct(acc, 'baseline')} | {_pct(acc, 'current')} "
-                     f"| {delta} | {_speed(v.check_for('train_throughput'))} | {reason} |")
+        lines.append(f"| {markdown_cell(v.case_id)} | {icon}**{_status_text(v)}** | {_pct(acc, 'baseline')} | {_pct(acc, 'current')} "
+                     f"| {delta} | {_speed(v.check_for('train_throughput'))} | {markdown_cell(v.reason)} |")
     counts = ", ".join(f"{sum(v.status is s for v in verdicts)} {s.value}" for s in Status
                        if any(v.status is s for v in verdicts))
     note = machine_note(verdicts)

@@ -7,13 +7,22 @@ Everything downstream (summaries, verdicts, leaderboards, reports) reads it by a
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Callable
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
-from ..errors import ResultsFormatError
+from ..errors import ConfigError, ResultsFormatError
+from ..paths import check_safe_name
 
 SCHEMA_VERSION = 2
 
@@ -30,6 +39,18 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v
 
 class Part(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+def _safe_name(value: str) -> str:
+    try:
+        return check_safe_name(value, "the name")
+    except ConfigError as err:  # pydantic reports a ValueError with the field's location
+        raise ValueError(str(err).split(";")[0]) from None
+
+
+# A suite name, run id or hardware key: each becomes a path component (results/<suite>/<run>.jsonl,
+# baselines/<suite>/<hardware>.json), so a record from a file can never name `../..`.
+SafeName = Annotated[str, AfterValidator(_safe_name)]
 
 
 class Labels(Part):
@@ -74,7 +95,7 @@ class Environment(Part):
     """Library versions, device and machine; extra keys are kept (they vary by platform)."""
 
     model_config = ConfigDict(extra="allow")
-    hardware_key: str
+    hardware_key: SafeName
     device: str = "cpu"
     device_name: Optional[str] = None
     torch: Optional[str] = None
@@ -131,8 +152,20 @@ class PerExample(Part):
     records are paired example by example only when they scored the very same split."""
 
     test_digest: str
-    n: int
+    n: int = Field(ge=0)
     correct: str
+
+    @model_validator(mode="after")
+    def _bits_hold_n(self) -> "PerExample":
+        """`n` is bounded by the bytes that hold the bits: a 504-byte record cannot ask for 10**11 of them."""
+        try:
+            size = len(base64.b64decode(self.correct, validate=True))
+        except (binascii.Error, ValueError):
+            raise ValueError("`correct` is not base64") from None
+        if not (size == 0 and self.n == 0) and not 8 * size - 7 <= self.n <= 8 * size:
+            raise ValueError(f"n = {self.n} examples cannot be held by {size} byte(s) of bits "
+                             f"(from {max(0, 8 * size - 7)} to {8 * size})")
+        return self
 
     @classmethod
     def from_bools(cls, correct: Any, test_digest: str) -> "PerExample":
@@ -203,8 +236,8 @@ class Record(Part):
     """One case, one seed, one run. Fields after `status` are absent when the case failed early."""
 
     schema_version: int = SCHEMA_VERSION
-    suite: str
-    run_id: str
+    suite: SafeName
+    run_id: SafeName
     case_id: str
     run_key: str
     seed: int

@@ -7,11 +7,13 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 import pandas as pd
 
 from ..errors import ConfigError, ResultsFormatError, SftbenchWarning
+from ..files import fsync_dir
+from ..limits import MAX_RECORD_BYTES
 from ..paths import check_safe_name
 from .lock import RunLock
 from .record import Record
@@ -48,12 +50,15 @@ class Store:
         line = (json.dumps(record.to_json_dict(), sort_keys=True, default=str) + "\n").encode()
         with self.lock:  # re-entrant: a run that holds it for its whole length appends at once
             self._move_torn_tail()
+            new = not self.path.exists()
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(fd, line)
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            if new:  # the file's name in its folder is durable too, not only its bytes
+                fsync_dir(self.path.parent)
 
     def _move_torn_tail(self) -> None:
         """Cut a last line without its newline (left by a crash) out to `<run-id>.jsonl.torn`."""
@@ -93,30 +98,48 @@ def check_writable(folder: Path) -> None:
                           "pass a writable --out") from None
 
 
+def read_bytes(path: Path) -> bytes:
+    """A results file's bytes, or one sentence naming why it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise ResultsFormatError(f"cannot read results file {str(path)!r} ({err.strerror}); check the path") from None
+
+
 def read_records(path: Path) -> Iterator[Record]:
     """Every record of a JSONL file, migrated to the current schema.
 
     A line that is not JSON (torn or garbled) is named in a warning and skipped; a file with no
-    readable record at all, or a record that is JSON but not a valid record, is an error.
+    readable record at all, a record that is JSON but not a valid record, or a line longer than
+    the record limit (it is never read whole), is an error.
     """
     try:
-        fh = open(path, encoding="utf-8", errors="replace")
+        fh = open(path, "rb")
     except OSError as err:
         raise ResultsFormatError(f"cannot read results file {str(path)!r} ({err.strerror}); check the path") from None
-    good, bad = 0, []
     with fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                bad.append(number)
-                warnings.warn(SftbenchWarning(f"{path}:{number}: not a whole JSON record (torn or garbled), "
-                                              "skipped; re-run its case with --resume"), stacklevel=2)
-                continue
-            good += 1
-            yield Record.from_json(data, f"{path}:{number}")
+        yield from parse_records(fh, path)
+
+
+def parse_records(lines: BinaryIO, path: Path) -> Iterator[Record]:
+    """The records of an open results file or an in-memory copy of one (`io.BytesIO`), as `read_records`."""
+    good, bad, limit = 0, [], MAX_RECORD_BYTES.value
+    for number, raw in enumerate(iter(lambda: lines.readline(limit + 1), b""), 1):
+        if len(raw) > limit:
+            raise ResultsFormatError(MAX_RECORD_BYTES.exceeded(f"{path}:{number}", f"holds a line of more than "
+                                                               f"{limit:,} bytes"))
+        line = raw.decode("utf-8", errors="replace")
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: [[[[...]]]] nested past the stack
+            bad.append(number)
+            warnings.warn(SftbenchWarning(f"{path}:{number}: not a whole JSON record (torn or garbled), "
+                                          "skipped; re-run its case with --resume"), stacklevel=2)
+            continue
+        good += 1
+        yield Record.from_json(data, f"{path}:{number}")
     if bad and not good:
         raise ResultsFormatError(f"results file {path} has no readable record ({len(bad)} garbled line(s), the "
                                  f"first at line {bad[0]}); restore it or re-run the suite")
