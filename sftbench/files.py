@@ -24,8 +24,12 @@ def fsync_dir(folder: Path) -> None:
 def write_atomic(path: Path, content: Union[str, bytes], mode: int = 0o644) -> None:
     """Write `content` to a temporary file beside `path`, fsync it, rename it over `path`, fsync
     the folder: readers see the old file or the new one, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else content
+    if path.exists() and not path.is_file():  # /dev/stdout, a named pipe: written through, not replaced
+        with open(path, "wb") as fh:
+            fh.write(data)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

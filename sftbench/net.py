@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import functools
-import os
 import socket
+
+from .trust import env_flag
 
 
 @functools.lru_cache(maxsize=None)
 def online(host: str = "huggingface.co", port: int = 443, timeout: float = 3.0) -> bool:
-    if os.environ.get("SFTBENCH_OFFLINE") or os.environ.get("HF_HUB_OFFLINE"):
+    if env_flag("SFTBENCH_OFFLINE") or env_flag("HF_HUB_OFFLINE"):  # "0" means online, as Hugging Face reads it
         return False
     try:
         with socket.create_connection((host, port), timeout=timeout):

@@ -20,6 +20,8 @@ SEEDS = SharedOption("seeds", "Override every case's seeds, e.g. 0,1,2")
 DATA_ROOT = SharedOption("data-root", "Where datasets live (default: $SFTBENCH_DATA_ROOT or ~/.cache/sftbench/data).")
 OUT = SharedOption("out", "Results folder: <out>/<suite>/<run-id>.jsonl", "results")
 UPDATE_BASELINES = SharedOption("update-baselines", "Bless this session's results as the baselines afterwards.", False)
+ALLOW_CODE = SharedOption("allow-code", "Let suites name code (`module:Class` strategies), which loading them "
+                          "imports and runs; only for suites you trust (or SFTBENCH_ALLOW_CODE=1).", False)
 BENCHMARK_JSON = SharedOption("benchmark-json", "Write timings as pytest-benchmark JSON to this file.")
 
 

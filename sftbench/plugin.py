@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-import yaml
 
 from . import options as shared
 from .api import make_case
@@ -34,7 +33,8 @@ from .results.store import Store
 from .results.sweep_choice import selected
 from .schema import Suite
 from .suite.cases import Case, expand
-from .suite.loader import load_suite
+from .suite.loader import load_suite, read_yaml
+from .trust import allow_code
 
 UNAVAILABLE = {DatasetUnavailableError.__name__, WeightsUnavailableError.__name__}
 _STATE_KEY = pytest.StashKey["_Session"]()
@@ -44,11 +44,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("sftbench", "sftbench suites")
     for option in (shared.DEVICE, shared.SEEDS, shared.DATA_ROOT, shared.OUT, shared.BENCHMARK_JSON):
         group.addoption(f"--sftbench-{option.name}", default=option.default, help=option.help)
-    group.addoption(f"--sftbench-{shared.UPDATE_BASELINES.name}", action="store_true",
-                    default=shared.UPDATE_BASELINES.default, help=shared.UPDATE_BASELINES.help)
+    for flag in (shared.UPDATE_BASELINES, shared.ALLOW_CODE):
+        group.addoption(f"--sftbench-{flag.name}", action="store_true", default=flag.default, help=flag.help)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption(f"--sftbench-{shared.ALLOW_CODE.name}"):
+        allow_code()  # before collection loads any suite
     config.stash[_STATE_KEY] = _Session(config)
     for axis in ("backbone", "dataset", "strategy"):
         config.addinivalue_line("markers", f"{axis}_<label>: sftbench cases by {axis} (e.g. -m {axis}_full)")
@@ -65,8 +67,8 @@ def marker_name(axis: str, label: str) -> str:
 
 def _looks_like_suite(path: Path) -> bool:
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+        data = read_yaml(path)  # bounded like every suite: collection reads every YAML file it passes
+    except SftbenchError:
         return False
     return isinstance(data, dict) and "matrix" in data and "name" in data
 

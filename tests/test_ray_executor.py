@@ -60,6 +60,7 @@ def cluster(tmp_path_factory):
     sys.path.insert(0, str(modules))
     nodes = LocalCluster()
     nodes.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(modules), os.environ.get("PYTHONPATH")]))
+    nodes.env["SFTBENCH_ALLOW_CODE"] = "1"  # the killer strategy is `module:Class` code, on the nodes too
     try:
         nodes.start_head(cpus=1)
         nodes.connect(ray)
@@ -132,7 +133,8 @@ def killer_cases(tiny_suite, tmp_path, times):
 
 
 @pytest.mark.parametrize("times, status", [(1, "ok"), (2, "failed")])
-def test_a_lost_task_is_retried_once_then_recorded_failed(cluster, tiny_suite, tmp_path, times, status):
+def test_a_lost_task_is_retried_once_then_recorded_failed(cluster, tiny_suite, tmp_path, times, status, monkeypatch):
+    monkeypatch.setenv("SFTBENCH_ALLOW_CODE", "1")  # the driver's opt-in; the cluster fixture set the nodes'
     cases = killer_cases(tiny_suite, tmp_path, times)
     store = Store.for_run(tmp_path, "tiny", "lost")
     records = {r.run_key: r for r in RayExecutor().run(cases, store, RunOptions(torch.device("cpu")))}

@@ -213,6 +213,7 @@ def test_user_strategy_by_module_reference(tmp_path, monkeypatch):
         "        return TrainPlan((ParamGroup('stem', names),), bn=self.bn)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SFTBENCH_ALLOW_CODE", "1")  # a suite that names module:Class is code: opted in
     assert trainable("resnet18", "my_strategies:StemOnly") == {"conv1.weight"}
     suite = parse_suite({"name": "u", "matrix": {"backbones": ["resnet18"], "datasets": ["synthetic"],
                                                  "strategies": ["my_strategies:StemOnly"]}})

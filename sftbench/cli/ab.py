@@ -10,6 +10,7 @@ import typer
 from .. import options as shared
 from ..engine.ab import SIDES, AbPlan, check_interpreters, run_ab
 from ..exit_codes import ExitCode
+from ..files import write_atomic
 from ..regression.ab import compare_ab, versions
 from ..regression.checks import Status
 from ..report.ab import ab_json, ab_markdown, print_ab
@@ -40,20 +41,21 @@ def ab(
     path = find_suite(suite)
     spec = load_suite(path)
     pythons = {"A": a, "B": b}
-    check_interpreters(pythons)
     with tempfile.TemporaryDirectory(prefix="sftbench-ab-") as scratch:
-        plan = AbPlan(path.resolve(), spec.name, pythons, rounds, (out or Path(scratch)).resolve(), device, threads,
-                      seeds, limit_cases, data_root)
+        folder = (out or Path(scratch)).resolve()
+        imports = check_interpreters(pythons, folder)
+        plan = AbPlan(path.resolve(), spec.name, pythons, rounds, folder, device, threads,
+                      seeds, limit_cases, data_root.resolve() if data_root else None)
         runs = run_ab(plan, lambda side, r, n: console.print(f"round {r + 1}/{n}: side {side}", highlight=False))
     a_runs, b_runs = runs.records["A"], runs.records["B"]
     cases = compare_ab(a_runs, b_runs, tolerance)
-    sides = {s: {"python": pythons[s], "versions": versions(runs.records[s][0])} for s in SIDES}
+    sides = {s: {"python": pythons[s], "imports": imports[s], "versions": versions(runs.records[s][0])} for s in SIDES}
     title = f"{spec.name}: B vs A over {rounds} interleaved round(s)"
     print_ab(console, cases, sides, title)
     if markdown:
-        markdown.write_text(ab_markdown(cases, sides, title))
+        write_atomic(markdown, ab_markdown(cases, sides, title))
     if json_out:
-        json_out.write_text(ab_json(cases, sides, rounds))
+        write_atomic(json_out, ab_json(cases, sides, rounds))
     if any(c.status is Status.FAILED for c in cases):
         raise typer.Exit(ExitCode.CASE_FAILED)
     raise typer.Exit(ExitCode.REGRESSION if any(c.status is Status.REGRESSED for c in cases) else ExitCode.OK)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .. import options as shared
+from .. import trust
 from ..errors import SftbenchError, SftbenchWarning
 from ..exit_codes import ExitCode
 from ..report.escape import terminal_text
@@ -24,6 +25,13 @@ from ..report.escape import terminal_text
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark and regression suite for transfer learning.")
 baseline_app = typer.Typer(help="Bless results as baselines.", no_args_is_help=True)
 app.add_typer(baseline_app, name="baseline")
+
+
+@app.callback()
+def _everywhere(allow_code: bool = typer.Option(shared.ALLOW_CODE.default, "--allow-code", help=shared.ALLOW_CODE.help)) -> None:
+    """Benchmark and regression suite for transfer learning."""
+    if allow_code:
+        trust.allow_code()
 # Piped output (CI logs) gets 160 columns instead of rich's 80, so tables are not truncated.
 console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 160)

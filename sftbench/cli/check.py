@@ -83,6 +83,9 @@ def gate(suite: str, suite_path: Path, cases: list[Case], records: list[Record],
     """Verdicts for the records (confirming regressions by re-running when asked), reports, exit code.
     A sweep with `select:` is judged by each group's point chosen on validation, under the group's id."""
     records = selected(records, options.all_points)
+    if not records:
+        raise SftbenchError(f"no record of suite {suite!r} is left to judge (--node keeps none?); nothing to judge is "
+                            "never a pass: check the node or the result files")
     base = pick_baseline(options.baseline, default_baselines_dir(suite_path), suite, hardware_of(records))
     if options.baseline is not None and base is not None:
         ensure_covers(base, (r.case_id for r in records), suite)

@@ -71,11 +71,23 @@ class AbRuns:
 Progress = Callable[[str, int, int], None]  # side, round, rounds
 
 
-def check_interpreters(pythons: dict[str, str]) -> None:
-    """Each side must start Python and import sftbench, or nothing runs."""
+def child_env(folder: Path) -> dict[str, str]:
+    """A side's environment: PYTHONSAFEPATH keeps the current folder off sys.path (Python 3.11+), and the
+    child also starts in a folder of its own (`folder`), so each side imports its own interpreter's sftbench."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, "PYTHONSAFEPATH": "1", "SFTBENCH_CALIBRATION": "off"}
+
+
+_WHERE = "import sftbench, sys; sys.stdout.write(sftbench.__file__)"
+
+
+def check_interpreters(pythons: dict[str, str], folder: Path) -> dict[str, str]:
+    """Each side must start Python and import sftbench, or nothing runs; the sftbench path each side imports."""
+    imports = {}
     for side, python in pythons.items():
         try:
-            probe = subprocess.run([python, "-c", "import sftbench"], capture_output=True, text=True, timeout=300)
+            probe = subprocess.run([python, "-c", _WHERE], capture_output=True, text=True, timeout=300,
+                                   cwd=_cwd(folder, side), env=child_env(_cwd(folder, side)))
         except (OSError, subprocess.TimeoutExpired) as err:
             raise ConfigError(f"--{side.lower()} {python!r} cannot be started ({err}); pass a Python interpreter "
                               "or an executable wrapper script that execs one") from None
@@ -83,16 +95,24 @@ def check_interpreters(pythons: dict[str, str]) -> None:
             last = (probe.stderr.strip().splitlines() or ["no output"])[-1]
             raise ConfigError(f"--{side.lower()} {python!r} cannot import sftbench ({last}); install sftbench into "
                               "that environment (`pip install -e .`)")
+        imports[side] = str(Path(probe.stdout.strip()).parent)
+    return imports
+
+
+def _cwd(folder: Path, side: str) -> Path:
+    return folder / f".cwd-{side}"  # empty: nothing in it can shadow a package
 
 
 def run_ab(plan: AbPlan, progress: Progress = lambda side, r, n: None) -> AbRuns:
     """Run every round, both sides; a side that fails outright stops the comparison with its error."""
     runs = AbRuns()
-    env = {**os.environ, "SFTBENCH_CALIBRATION": "off"}  # the pairing, not a reference workload, cancels the machine
+    # calibration off: the pairing, not a reference workload, cancels the machine
+    envs = {side: child_env(_cwd(plan.out, side)) for side in SIDES}
     for round_index in range(plan.rounds):
         for side in plan.order(round_index):
             progress(side, round_index, plan.rounds)
-            done = subprocess.run(plan.command(side, round_index), capture_output=True, text=True, env=env)
+            done = subprocess.run(plan.command(side, round_index), capture_output=True, text=True, env=envs[side],
+                                  cwd=_cwd(plan.out, side))
             path = plan.out / side / plan.suite_name / f"{run_id(side, round_index)}.jsonl"
             if done.returncode not in OK_EXITS or not path.exists():
                 tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-2:])

@@ -23,6 +23,7 @@ from ..errors import ConfigError, first_sentence
 from ..results.record import Record
 from ..results.store import Store
 from ..suite.cases import Case
+from ..trust import ALLOW_CODE_ENV, code_allowed
 from .device import DeviceRequest
 from .observer import Observer, SilentObserver
 from .ray_cluster import ClusterView, Demand, read_cluster
@@ -39,7 +40,7 @@ AUTOSCALER_WAIT_S = 900.0  # how long a case waits for a node the autoscaler can
 class RaySettings:
     """What `run` passes to the Ray executor."""
 
-    address: Optional[str] = None  # None: a local Ray (or the one this process already runs)
+    address: Optional[str] = None  # None: a new local Ray (or the one this process already runs), never RAY_ADDRESS
     wait_s: Optional[float] = None  # --ray-wait: how long a case may wait for a node the cluster lacks
     resources: dict[str, float] = field(default_factory=dict)  # --ray-resources: custom resources for every case
     verbose: bool = False  # Ray's own info lines and the workers' output
@@ -92,8 +93,10 @@ def _ray() -> Any:
 
 def _connect(ray: Any, settings: RaySettings) -> None:
     try:
-        ray.init(address=settings.address, include_dashboard=False, log_to_driver=settings.verbose,
-                 configure_logging=False)
+        # "local", never None: None would join whatever RAY_ADDRESS or Ray's current-cluster file names
+        env = {"env_vars": {ALLOW_CODE_ENV: "1"}} if code_allowed() else None  # the user's opt-in reaches the workers
+        ray.init(address=settings.address or "local", include_dashboard=False, log_to_driver=settings.verbose,
+                 configure_logging=False, runtime_env=env)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"the Ray cluster at {settings.address!r}" if settings.address else "a local Ray instance"
         if _refused_token(err):

@@ -46,9 +46,14 @@ def load_records(files: Iterable[Path], out_dir: Path, suite: str) -> list[Recor
     records = []
     for path in paths:
         for record in read_records(path):
-            if record.suite == suite:
-                check_record(record, path)
-                records.append(record)
+            if record.suite != suite:  # a nightly pointed at another suite's file must not pass by judging nothing
+                raise SftbenchError(f"{path} holds records of suite {record.suite!r}, not {suite!r}; pass "
+                                    f"--suite {record.suite}, or the results of {suite!r}")
+            check_record(record, path)
+            records.append(record)
+    if not records:
+        raise SftbenchError(f"no record of suite {suite!r} in {listing(str(p) for p in paths)}; nothing to judge is "
+                            f"never a pass: run `sftbench run --suite {suite}` or pass its result files")
     return records
 
 

@@ -35,7 +35,8 @@ def _row(c: AbCase) -> list[str]:
 
 
 def _sides(sides: dict[str, dict[str, Any]]) -> list[str]:
-    return [f"{side}: {info['python']} · " + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
+    return [f"{side}: {info['python']} (sftbench from {info.get('imports', '?')}) · "
+            + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
             for side, info in sides.items()]
 
 

@@ -16,6 +16,7 @@ from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
 from pytest_benchmark.stats import Stats
 from pytest_benchmark.utils import get_commit_info
 
+from ..files import write_atomic
 from ..results.record import Record
 from ..results.selection import latest_per_run_key
 
@@ -46,5 +47,4 @@ def benchmark_document(records: list[Record]) -> dict[str, Any]:
 
 
 def write_benchmark_json(path: Path, records: list[Record]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(benchmark_document(records), indent=2, default=str) + "\n")
+    write_atomic(path, json.dumps(benchmark_document(records), indent=2, default=str) + "\n")

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..files import write_atomic
 from ..regression.compare import MetricCheck, Status, Verdict
 from .escape import markdown_cell, terminal_text
 
@@ -118,5 +119,4 @@ def write_reports(verdicts: list[Verdict], suite: str, junit: Optional[Path], md
                        (md, lambda: markdown(verdicts, f"sftbench check: {suite} vs {against}")),
                        (json_path, lambda: verdicts_json(verdicts, suite, against))):
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text())
+            write_atomic(path, text())

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import ConfigError, did_you_mean, first_sentence, short_repr
+from ..trust import code_allowed, refuse_code
 from . import builtin  # noqa: F401  (registers the built-in strategies)
 from .base import ENTRY_POINT_GROUP, STRATEGIES, Params, Strategy
 
@@ -26,6 +27,8 @@ def _load_entry_points() -> None:
 def resolve(name: str) -> type[Strategy]:
     """A registered name, an entry-point plugin, or `package.module:Class`."""
     if ":" in name:
+        if not code_allowed():  # checked before anything is imported: importing runs the module
+            raise refuse_code(f"strategy {short_repr(name)}")
         module_name, _, attr = name.partition(":")
         try:
             cls = getattr(importlib.import_module(module_name), attr)

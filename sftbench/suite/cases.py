@@ -4,12 +4,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from pydantic import ValidationError
 
 from ..errors import ConfigError, did_you_mean, short_repr
+from ..limits import MAX_CASES
 from ..schema import (
     BackboneSpec,
     CaseSelector,
@@ -232,6 +234,7 @@ def expand(
     for i, selector in enumerate(suite.exclude):
         _check_selector(selector, m, derived, f"{source}: exclude[{i}]")
     cases: list[Case] = []
+    limit = MAX_CASES.value
     for b in m.backbones:
         for d in m.datasets:
             for s in strategies[b.label]:
@@ -239,6 +242,11 @@ def expand(
                     continue
                 resolved = _resolved(suite, b, d, s, source)
                 _check_strategy_fits_data(s, d, source)
+                # counted before a point is built: 3 keys x 100 values would be 10**6 cases and minutes
+                adding = math.prod(map(len, resolved.sweep.values())) * len(seeds if seeds is not None else resolved.train.seeds)
+                if len(cases) + adding > limit:
+                    raise ConfigError(MAX_CASES.exceeded(f"{source}:", f"expands to more than {len(cases) + adding:,} "
+                                                         "cases (backbones x datasets x strategies x sweep x seeds)"))
                 for point in points(resolved.sweep):
                     train = _at_point(resolved, point, source)
                     if epochs is not None:

@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import ConfigError
+from ..limits import MAX_SUITE_BYTES, MAX_YAML_NODES
 from ..schema import Suite
 from .cases import expand
 from .catalog import CATALOG
@@ -28,11 +29,22 @@ def parse_suite(data: Any, source: str = "<suite>") -> Suite:
 
 def load_suite(path: Union[str, Path]) -> Suite:
     path = Path(path)
+    return parse_suite(_anchor_roots(read_yaml(path), path.parent), str(path))
+
+
+def read_yaml(path: Path) -> Any:
+    """A suite file's YAML (safe_load: tags build no objects), bounded in bytes and in the values its
+    aliases expand to, so a few hundred crafted bytes cannot cost minutes when the spec is hashed."""
+    limit = MAX_SUITE_BYTES.value
     try:
-        text = path.read_text()
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         why = getattr(err, "strerror", None) or "not UTF-8 text"
         raise ConfigError(f"cannot read suite file {str(path)!r} ({why}); check the path") from None
+    if len(raw) > limit:
+        raise ConfigError(MAX_SUITE_BYTES.exceeded(f"suite file {path}", f"holds more than {limit:,} bytes"))
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -40,7 +52,26 @@ def load_suite(path: Union[str, Path]) -> Suite:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"{where}: YAML syntax error ({problem}); fix the indentation or quoting there") from None
-    return parse_suite(_anchor_roots(data, path.parent), str(path))
+    except RecursionError:
+        raise ConfigError(f"{path}: the YAML nests too deeply to read; flatten it") from None
+    _check_expanded_size(data, str(path))
+    return data
+
+
+def _check_expanded_size(data: Any, source: str) -> None:
+    """Count values as hashing and validation will see them (an alias counted each time it is used), stopping
+    at the limit: the walk costs at most the limit, whatever the aliases would expand to."""
+    limit, seen, stack = MAX_YAML_NODES.value, 0, [data]
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > limit:
+            raise ConfigError(MAX_YAML_NODES.exceeded(source, "expands (YAML aliases included) to more values"))
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 def _anchor_roots(data: Any, folder: Path) -> Any:
