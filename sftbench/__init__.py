@@ -19,6 +19,7 @@ from .schema import Suite
 from .strategies.base import ParamGroup, Params, Strategy, TrainPlan
 from .suite.cases import Case, expand
 from .suite.loader import load_suite, parse_suite
+from .trust import allow_code
 
 try:
     __version__ = metadata.version("sftbench")
@@ -26,7 +27,7 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "SCHEMA_VERSION", "Case", "ConfigError", "ParamGroup", "Params", "Record", "RunOptions", "SftbenchError", "Status",
+    "SCHEMA_VERSION", "Case", "ConfigError", "allow_code", "ParamGroup", "Params", "Record", "RunOptions", "SftbenchError", "Status",
     "Store", "Strategy", "Suite", "TrainPlan", "Verdict", "__version__", "bless", "expand", "judge", "load_results",
     "load_suite", "make_case", "parse_suite", "read_records", "resolve_device", "run_case", "run_cases",
 ]

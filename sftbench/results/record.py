@@ -240,7 +240,7 @@ class Record(Part):
     run_id: SafeName
     case_id: str
     run_key: str
-    seed: int
+    seed: int = Field(ge=0, lt=2 ** 63)  # a seed is an SQLite INTEGER in the history
     spec_hash: str
     spec: dict[str, Any]
     labels: Labels

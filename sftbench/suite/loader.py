@@ -45,6 +45,8 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"cannot read suite file {str(path)!r} ({why}); check the path") from None
     if len(raw) > limit:
         raise ConfigError(MAX_SUITE_BYTES.exceeded(f"suite file {path}", f"holds more than {limit:,} bytes"))
+    if _flow_depth(text) > MAX_FLOW_DEPTH:  # PyYAML's scanner is quadratic in it: 100k `[` cost 27 s
+        raise ConfigError(f"{path}: the YAML nests `[` and `{{` more than {MAX_FLOW_DEPTH} deep; flatten it")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -56,6 +58,22 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: the YAML nests too deeply to read; flatten it") from None
     _check_expanded_size(data, str(path))
     return data
+
+
+MAX_FLOW_DEPTH = 200  # no suite nests its lists and mappings a tenth as deep
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of flow brackets, counted roughly (quotes and comments are not parsed): only a
+    file hundreds of brackets deep reaches the limit, and parsing such a file is what the limit prevents."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
 
 
 def _check_expanded_size(data: Any, source: str) -> None:
