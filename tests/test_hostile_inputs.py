@@ -110,6 +110,7 @@ class Hostile:
     writes: Optional[str] = None  # the only folder (under the workspace) the command may write into
     env: dict[str, str] = field(default_factory=dict)
     unsafe_output: tuple[str, ...] = ("\x1b", "Traceback")
+    verify: Optional[Callable[[Workspace], None]] = None  # more checks of a safe output
 
     def __str__(self) -> str:
         return self.name
@@ -234,7 +235,7 @@ CORPUS = [
         c.execute("CREATE TABLE files (x)"))))], "newer than this sftbench reads"),
     Hostile("hostile strings inside a history, published", lambda ws: ["publish", "--db", str(history_db(ws, [
         db_row(run_id=SCRIPT, case_id="\"><img src=x onerror=alert(1)>", commit_sha=SCRIPT + "\u2028")])),
-        "--out", str(ws.root / "site")], writes="site"),
+        "--out", str(ws.root / "site")], writes="site", verify=lambda ws: _only_own_scripts(ws.root / "site")),
     # --- command-line strings --------------------------------------------------------------------
     Hostile("--run-id with a trailing newline", lambda ws: ["run", "--suite", str(ws.suite()), "--run-id", "r1\n",
                                                             "--out", str(ws.root / "out")], "is not a safe file name"),
@@ -248,6 +249,13 @@ CORPUS = [
 # 548 bytes: each line doubles the last; expanded, the spec would hold 2**26 lists
 LAUGHS = yaml.safe_dump({k: v for k, v in TINY_SUITE.items() if k != "defaults"}, sort_keys=False) + (
     "defaults:\n  seeds: [0]\nx0: &a0 [1, 1]\n" + "".join(f"x{i}: &a{i} [*a{i - 1}, *a{i - 1}]\n" for i in range(1, 27)))
+
+
+def _only_own_scripts(site: Path) -> None:
+    pages = {p.name: p.read_text().lower() for p in site.glob("*.html")}
+    assert len(pages) == 3 and "<img" not in "".join(pages.values())
+    for name, text in pages.items():  # the case page: plotly's bundle, one figure per metric (1 here), the drawing
+        assert text.count("<script") == (3 if name.startswith("case-") else 0), name
 
 
 def _files(root: Path) -> dict[Path, int]:
@@ -280,6 +288,8 @@ def test_hostile_input(hostile: Hostile, tmp_path, monkeypatch):
     assert [p for p in changed if allowed is None or not p.is_relative_to(allowed)] == []
     if hostile.refused is None:
         assert result.exit_code in hostile.exits, result.output
+        if hostile.verify:
+            hostile.verify(ws)
         return
     message = " ".join(result.output.split())
     assert result.exit_code == 2, result.output

@@ -1,4 +1,5 @@
-"""What a suite file can make sftbench do: no code runs from YAML or weights, no path leaves --out."""
+"""What a suite file can make sftbench do: no code runs from YAML or weights (a `module:Class` name is
+imported only with --allow-code: tests/test_untrusted.py), no path leaves --out."""
 from __future__ import annotations
 
 import ast

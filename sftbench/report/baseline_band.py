@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..history.series import Series
+from ..paths import SAFE_NAME
 from ..regression.baselines import Baseline, BaselineEntry, load_baseline
 
 RUN_FIELDS = {"train_throughput": "train_samples_per_s", "eval_throughput": "eval_samples_per_s", "peak_mb": "peak_mb"}
@@ -29,7 +30,8 @@ class Band:
 
 def load_suite_baselines(root: Path, suites: set[str]) -> list[Baseline]:
     """Every committed baseline of these suites under root (baselines/<suite>/<hardware key>.json)."""
-    return [load_baseline(path) for suite in sorted(suites) for path in sorted((root / suite).glob("*.json"))]
+    safe = sorted(s for s in suites if SAFE_NAME.fullmatch(s))  # a suite name from a history file never climbs out
+    return [load_baseline(path) for suite in safe for path in sorted((root / suite).glob("*.json"))]
 
 
 def band_for(series: Series, baselines: list[Baseline]) -> Optional[Band]:

@@ -19,7 +19,7 @@ from ..files import write_atomic
 from ..history.changepoints import ChangePoint
 from ..history.series import Series
 from .baseline_band import Band
-from .escape import file_slug, html_text, script_json
+from .escape import file_slug, html_text, plotly_text, script_json
 from .history import commit_text, delta_text, env_text, value_text
 
 MARKER = ".sftbench-dashboard"  # a folder holding it was written by publish, and may be written again
@@ -60,7 +60,7 @@ def _baseline_layers(band: Optional[Band], scale: float) -> tuple[list[dict[str,
     middle = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": band.mid * scale, "y1": band.mid * scale,
               "line": {"color": "#777", "width": 1, "dash": "dot"}}
     label = {"xref": "paper", "x": 1, "xanchor": "right", "y": band.high * scale, "yanchor": "bottom",
-             "showarrow": False, "font": {"size": 9, "color": "#555"}, "text": html_text(band.label)}
+             "showarrow": False, "font": {"size": 9, "color": "#555"}, "text": plotly_text(band.label)}
     return [area, middle], [label]
 
 
@@ -71,7 +71,7 @@ def _figure(series: Series, changes: list[ChangePoint], commit_url: Optional[str
     mean = [p.mean * scale for p in series.points]
     sd = [(p.sd or 0.0) * scale for p in series.points]
     # plotly reads <br>, <a href> and entities in its text: every string from the history is escaped
-    labels = ["<br>".join(html_text(part) for part in (p.run_id, commit_text(p.commit), p.date[:16]))
+    labels = ["<br>".join(plotly_text(part) for part in (p.run_id, commit_text(p.commit), p.date[:16]))
               for p in series.points]
     links = [_link(commit_url, p.commit, p.run_id) for p in series.points]
     seed_band = {"x": x + x[::-1], "y": [m + s for m, s in zip(mean, sd)] + [m - s for m, s in zip(mean, sd)][::-1],
@@ -88,10 +88,10 @@ def _figure(series: Series, changes: list[ChangePoint], commit_url: Optional[str
     for i, point in enumerate(series.points):
         if point.env_change:
             notes.append({"x": i, "yref": "paper", "y": -0.18, "showarrow": False, "font": {"size": 9},
-                          "text": html_text(env_text(point)[:80])})
+                          "text": plotly_text(env_text(point)[:80])})
     # zeroline off: at x = 0 plotly draws it as a vertical rule through the first run
-    axis = {"tickvals": x, "ticktext": [html_text(_tick(p)) for p in series.points], "tickangle": -45, "zeroline": False}
-    title = LABELS[series.metric] + (f" · machine {html_text(series.fingerprint)}" if series.fingerprint else "")
+    axis = {"tickvals": x, "ticktext": [plotly_text(_tick(p)) for p in series.points], "tickangle": -45, "zeroline": False}
+    title = LABELS[series.metric] + (f" · machine {plotly_text(series.fingerprint)}" if series.fingerprint else "")
     layout = {"title": {"text": title}, "xaxis": axis, "shapes": shapes, "annotations": notes, "height": 340,
               "showlegend": False, "margin": {"b": 90}}
     return {"data": [seed_band, line], "layout": layout}

@@ -21,6 +21,12 @@ def html_text(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def plotly_text(value: object) -> str:
+    """For plotly's text fields (labels, ticks, titles, notes), which read <br>, <a href> and a few entities:
+    `<`, `>` and `&` escaped, quotes left (plotly shows `&quot;` as it is)."""
+    return html.escape(str(value), quote=False)
+
+
 def script_json(value: Any) -> str:
     """JSON that may sit inside a <script> element: no `</script>`, `<!--`, `&` entity or JavaScript
     line terminator can end or change the element, and `JSON.parse` reads back the same value."""
@@ -50,7 +56,7 @@ def terminal_text(value: object, style: str = "") -> Text:
     return Text(_CONTROL.sub("", str(value)), style=style)
 
 
-def file_slug(*parts: str, limit: int = 80) -> str:
+def file_slug(*parts: str, limit: int = 72) -> str:
     """A file name for any strings: a readable slug, capped, plus a short hash of the exact parts, so
     `a b` and `a-b` get two names and a 300-character id a short one."""
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts)).strip("-.")[:limit] or "x"

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..errors import ConfigError, ResultsFormatError
+from ..errors import ConfigError, ResultsFormatError, short_repr
 from ..paths import check_safe_name
 
 SCHEMA_VERSION = 2
@@ -324,7 +324,7 @@ def migrate(data: dict[str, Any], where: str) -> dict[str, Any]:
     version = data.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION or version < 1:
         raise ResultsFormatError(
-            f"{where}: result schema version {version!r} is newer than or unknown to this sftbench, which reads "
+            f"{where}: result schema version {short_repr(version)} is newer than or unknown to this sftbench, which reads "
             f"versions 1 to {SCHEMA_VERSION}; upgrade sftbench (`pip install -U sftbench`) to read it"
         )
     while version < SCHEMA_VERSION:
