@@ -232,7 +232,7 @@ def test_junit_parses_with_a_junit_library(tmp_path):
 
 def test_markdown_report():
     text = markdown(golden_verdicts(), "check")
-    assert "| `worse` | ❌ **REGRESSED** | 90.00 | 85.00 | -5.00 |" in text
+    assert "| worse | ❌ **REGRESSED** | 90.00 | 85.00 | -5.00 |" in text
     assert text.rstrip().endswith("1 PASS, 1 REGRESSED, 1 NEW, 1 MISSING, 1 FAILED")
 
 

@@ -125,8 +125,13 @@ def write(path: Path, recs) -> Path:
 def test_load_records_keeps_the_suites_records_and_falls_back_to_the_latest_run(cases, tmp_path):
     probe, _ = cases
     other = fake_record(suite="other", run_key="x-seed0")
-    given = write(tmp_path / "given.jsonl", records(probe, [0.8]) + [other])
+    given = write(tmp_path / "given.jsonl", records(probe, [0.8]))
     assert [r.suite for r in load_records([given], tmp_path / "out", "tiny")] == ["tiny"]
+    mixed = write(tmp_path / "mixed.jsonl", records(probe, [0.8]) + [other])  # a nightly pointed at the wrong file
+    with pytest.raises(SftbenchError, match=r"mixed.jsonl holds records of suite 'other', not 'tiny'; pass --suite other"):
+        load_records([mixed], tmp_path / "out", "tiny")
+    with pytest.raises(SftbenchError, match=r"no record of suite 'tiny' in .*empty.jsonl; nothing to judge is never a pass"):
+        load_records([write(tmp_path / "empty.jsonl", [])], tmp_path / "out", "tiny")
     with pytest.raises(SftbenchError, match=r"no results for suite 'tiny' under .*`sftbench run --suite tiny`"):
         load_records([], tmp_path / "out", "tiny")
     write(tmp_path / "out" / "tiny" / "r7.jsonl", records(probe, [0.7, 0.7], run_id="r7"))

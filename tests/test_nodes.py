@@ -55,7 +55,7 @@ def test_grouped_by_node_each_machine_has_its_own_row(records):
     assert apart.loc["box/aaaa1111", "top1_mean"] == pytest.approx(0.5)
 
 
-def test_leaderboard_and_check_take_node(records, tmp_path):
+def test_leaderboard_and_check_take_node(records, tmp_path, write_suite, tiny_suite):
     results = tmp_path / "r.jsonl"
     results.write_text("".join(json.dumps(r.to_json_dict()) + "\n" for r in records))
     board = CliRunner().invoke(app, ["leaderboard", str(results), "--all-runs", "--group-by", "node", "--format", "csv"])
@@ -63,5 +63,6 @@ def test_leaderboard_and_check_take_node(records, tmp_path):
     assert sorted(pd.read_csv(io.StringIO(board.output))["node"]) == ["box/aaaa1111", "box/cccc3333"]
     one = CliRunner().invoke(app, ["leaderboard", str(results), "--all-runs", "--node", "cccc", "--format", "json"])
     assert [row["n"] for row in json.loads(one.output)] == [2]
-    refused = CliRunner().invoke(app, ["check", "--results", str(results), "--node", "nowhere"])
+    refused = CliRunner().invoke(app, ["check", "--suite", str(write_suite(tiny_suite)), "--results", str(results),
+                                       "--node", "nowhere"])
     assert refused.exit_code == 2 and "--node 'nowhere' matches no record" in refused.output

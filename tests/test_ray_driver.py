@@ -130,7 +130,7 @@ def test_it_starts_its_own_ray_and_stops_it_and_never_exceeds_the_cluster(tiny_s
     fake = FakeRay(nodes=[{"CPU": 1.0}, {"CPU": 1.0}])
     records = _run(fake, _cases(tiny_suite), tmp_path, monkeypatch=monkeypatch)
     assert len(records) == 6 and all(r.ok for r in records)
-    assert fake.calls == ["init None", "shutdown"]
+    assert fake.calls == ["init local", "shutdown"]  # a new local Ray: never whatever RAY_ADDRESS names
     assert fake.most_in_flight == 2  # two one-CPU tasks on a two-CPU cluster, never a queue inside Ray
 
 

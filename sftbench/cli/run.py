@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import torch
 import typer
 from rich.logging import RichHandler
+from rich.text import Text
 
 from .. import options as shared
 from ..allocator import allocator_mode
@@ -22,6 +23,7 @@ from ..engine.runner import RunOptions
 from ..engine.schedule import parse_shard, recorded_seconds, shard
 from ..errors import ConfigError, SftbenchError, SftbenchWarning
 from ..exit_codes import ExitCode
+from ..report.escape import terminal_text
 from ..report.leaderboard import print_summary
 from ..resources_spec import parse_resources
 from ..results.environment import new_run_id
@@ -217,7 +219,8 @@ def _preflight(cases: list[Case], target: RunTarget) -> None:
     report = preflight(cases, target)
     if report.problems:
         for problem in report.problems:
-            err_console.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+            err_console.print(Text.assemble(("error:", "bold red"), " ", terminal_text(problem)), highlight=False,
+                              soft_wrap=True)
         err_console.print(f"preflight: {len(report.problems)} problem(s); nothing was trained "
                           "(`--no-preflight` skips these checks)", highlight=False)
         raise typer.Exit(ExitCode.CONFIG)

@@ -9,7 +9,6 @@ from typing import Optional
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from ..files import write_atomic
 from ..regression.compare import MetricCheck, Status, Verdict
@@ -68,7 +67,7 @@ def print_verdicts(console: Console, verdicts: list[Verdict], title: str) -> Non
     counts = {s: sum(v.status is s for v in verdicts) for s in Status if any(v.status is s for v in verdicts)}
     console.print(", ".join(f"[{STYLE.get(s, '')}]{n} {s.value}[/]" for s, n in counts.items()) or "no cases")
     if note := machine_note(verdicts):
-        console.print(Text.assemble((terminal_text(note), "blue")), highlight=False, soft_wrap=True)
+        console.print(terminal_text(note, style="blue"), highlight=False, soft_wrap=True)
 
 
 def markdown(verdicts: list[Verdict], title: str) -> str:

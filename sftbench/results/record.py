@@ -6,36 +6,20 @@ Everything downstream (summaries, verdicts, leaderboards, reports) reads it by a
 """
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Callable
 from typing import Annotated, Any, Literal, Optional
 
-import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
-    model_validator,
 )
 
-from ..errors import ConfigError, ResultsFormatError, short_repr
+from ..errors import ConfigError, ResultsFormatError
 from ..paths import check_safe_name
-
-SCHEMA_VERSION = 2
-
-
-def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """v2 added `per_example` and throughput windows; a v1 record has neither, and verdicts on it
-    fall back to seed-level tests (the seed t-test, two proportions)."""
-    return data
-
-
-# version -> function that turns a record dict of that version into one of the next version.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
-
+from .bits import PerExample
+from .migrations import SCHEMA_VERSION, migrate
 
 class Part(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -144,37 +128,6 @@ class Throughput(Part):
     # extraction included (absent in older records; `Record.train_wall_samples_per_s` derives it)
     images_seen: Optional[int] = None
     train_wall_samples_per_s: Optional[float] = None
-
-
-class PerExample(Part):
-    """Which test examples the model got right, in test-split order: packed bits, base64
-    (1.3 kB per 10k examples), with a digest of the test split's content and order, so two
-    records are paired example by example only when they scored the very same split."""
-
-    test_digest: str
-    n: int = Field(ge=0)
-    correct: str
-
-    @model_validator(mode="after")
-    def _bits_hold_n(self) -> "PerExample":
-        """`n` is bounded by the bytes that hold the bits: a 504-byte record cannot ask for 10**11 of them."""
-        try:
-            size = len(base64.b64decode(self.correct, validate=True))
-        except (binascii.Error, ValueError):
-            raise ValueError("`correct` is not base64") from None
-        if not (size == 0 and self.n == 0) and not 8 * size - 7 <= self.n <= 8 * size:
-            raise ValueError(f"n = {self.n} examples cannot be held by {size} byte(s) of bits "
-                             f"(from {max(0, 8 * size - 7)} to {8 * size})")
-        return self
-
-    @classmethod
-    def from_bools(cls, correct: Any, test_digest: str) -> "PerExample":
-        bits = np.packbits(np.asarray(correct, dtype=bool))
-        return cls(test_digest=test_digest, n=len(correct), correct=base64.b64encode(bits.tobytes()).decode())
-
-    def bools(self) -> np.ndarray:
-        bits = np.frombuffer(base64.b64decode(self.correct), dtype=np.uint8)
-        return np.unpackbits(bits, count=self.n).astype(bool)
 
 
 class Memory(Part):
@@ -317,17 +270,3 @@ class Record(Part):
             key = ".".join(map(str, first["loc"]))
             raise ResultsFormatError(f"{where}: record field {key!r} is invalid ({first['msg'].lower()}); "
                                      "remove the line or re-run the case") from None
-
-
-def migrate(data: dict[str, Any], where: str) -> dict[str, Any]:
-    """Bring a record dict up to SCHEMA_VERSION; refuse a version this sftbench does not know."""
-    version = data.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION or version < 1:
-        raise ResultsFormatError(
-            f"{where}: result schema version {short_repr(version)} is newer than or unknown to this sftbench, which reads "
-            f"versions 1 to {SCHEMA_VERSION}; upgrade sftbench (`pip install -U sftbench`) to read it"
-        )
-    while version < SCHEMA_VERSION:
-        data = MIGRATIONS[version](data)
-        version = data["schema_version"] = version + 1
-    return data

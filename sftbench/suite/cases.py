@@ -6,18 +6,16 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from pydantic import ValidationError
 
-from ..errors import ConfigError, did_you_mean, short_repr
+from ..errors import ConfigError, did_you_mean
 from ..limits import MAX_CASES
 from ..schema import (
     BackboneSpec,
-    CaseSelector,
     SelectSpec,
     DatasetSpec,
-    Matrix,
     StrategySpec,
     Suite,
     Thresholds,
@@ -25,6 +23,7 @@ from ..schema import (
 )
 from ..strategies.lookup import build_strategy
 from .messages import format_validation_error
+from .selectors import check_selector, selects
 from .sweeps import Point, apply, backbone_strategies, check_keys, point_label, points
 
 SPEC_HASH_VERSION = 1
@@ -128,20 +127,6 @@ def spec_hash(normalised: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _selects(selector: CaseSelector, b: BackboneSpec, d: DatasetSpec, s: StrategySpec) -> bool:
-    def hit(wanted: Optional[Union[str, list[str]]], *candidates: str) -> bool:
-        if wanted is None:
-            return True
-        wanted_list = [wanted] if isinstance(wanted, str) else wanted
-        return any(c in wanted_list for c in candidates)
-
-    return (
-        hit(selector.backbone, b.label, b.name)
-        and hit(selector.dataset, d.label, d.name)
-        and hit(selector.strategy, s.label, s.name)
-    )
-
-
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in update.items():
@@ -150,22 +135,6 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-def _check_selector(selector: CaseSelector, matrix: Matrix, strategies: list[StrategySpec], where: str) -> None:
-    axes = {
-        "backbone": [x for b in matrix.backbones for x in (b.label, b.name)],
-        "dataset": [x for d in matrix.datasets for x in (d.label, d.name)],
-        "strategy": [x for s in [*matrix.strategies, *strategies] for x in (s.label, s.name)],
-    }
-    for axis, known in axes.items():
-        wanted = getattr(selector, axis)
-        for value in [wanted] if isinstance(wanted, str) else wanted or []:
-            if value not in known:
-                raise ConfigError(
-                    f"{where}.{axis}: {short_repr(value)} matches no {axis} in the matrix"
-                    f"{did_you_mean(value, known)}; use one of {sorted(set(known))}"
-                )
 
 
 @dataclass
@@ -182,7 +151,7 @@ def _resolved(suite: Suite, b: BackboneSpec, d: DatasetSpec, s: StrategySpec, so
     sweep, origin = dict(suite.sweep), {key: ("sweep",) for key in suite.sweep}
     last_train = last_thresholds = None
     for index, override in enumerate(suite.overrides):
-        if _selects(override.match, b, d, s):
+        if selects(override.match, b, d, s):
             train = _deep_merge(train, override.set)
             thresholds = _deep_merge(thresholds, override.thresholds)
             sweep.update(override.sweep)
@@ -229,16 +198,16 @@ def expand(
     derived = [s for mine in strategies.values() for s in mine]
     check_keys(suite.sweep, f"{source}: sweep")
     for i, override in enumerate(suite.overrides):
-        _check_selector(override.match, m, derived, f"{source}: overrides[{i}].match")
+        check_selector(override.match, m, derived, f"{source}: overrides[{i}].match")
         check_keys(override.sweep, f"{source}: overrides[{i}].sweep")
     for i, selector in enumerate(suite.exclude):
-        _check_selector(selector, m, derived, f"{source}: exclude[{i}]")
+        check_selector(selector, m, derived, f"{source}: exclude[{i}]")
     cases: list[Case] = []
     limit = MAX_CASES.value
     for b in m.backbones:
         for d in m.datasets:
             for s in strategies[b.label]:
-                if any(_selects(x, b, d, s) for x in suite.exclude):
+                if any(selects(x, b, d, s) for x in suite.exclude):
                     continue
                 resolved = _resolved(suite, b, d, s, source)
                 _check_strategy_fits_data(s, d, source)
