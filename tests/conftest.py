@@ -22,6 +22,12 @@ os.environ["SFTBENCH_CALIBRATION"] = "quick"
 # Ray's driver reads its auth mode when Ray is imported, and `ray start` enables token auth once a token
 # file exists (any local `ray.init()` writes one): the tests' clusters and drivers agree on it up front.
 os.environ.setdefault("RAY_AUTH_MODE", "token")
+# ... and share one token: without a token file (a fresh machine, or a test order in which no local
+# `ray.init()` ran first) `ray start` refuses to start a token-auth head
+if not os.environ.get("RAY_AUTH_TOKEN") and not (Path.home() / ".ray" / "auth_token").exists():
+    import secrets
+
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 # one console width for the CLI's tables everywhere: pytest-xdist's workers export COLUMNS=80, which
 # the CLI honours, and a narrower table truncates the cells the tests read
 os.environ["COLUMNS"] = "160"

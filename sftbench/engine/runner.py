@@ -104,7 +104,8 @@ def run_case(case: Case, options: RunOptions, run_id: str = "adhoc",
     finally:
         fields["timings_s"] = {**phases.seconds, "total": round(sum(phases.seconds.values()), 4)}
         fields["memory"] = memory.result()
-        fields["determinism"] = determinism_record(case.train.deterministic, warned if fields["status"] == "ok" else [])
+        # .get: a BaseException (a test timeout, SystemExit) passes through here with no status set
+        fields["determinism"] = determinism_record(case.train.deterministic, warned if fields.get("status") == "ok" else [])
         fields["finished_at"] = utc_now()
         gc.collect()
         if options.device.type == "cuda":
