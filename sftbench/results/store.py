@@ -98,12 +98,16 @@ def check_writable(folder: Path) -> None:
                           "pass a writable --out") from None
 
 
+def _unreadable(path: Path, err: OSError) -> ResultsFormatError:
+    return ResultsFormatError(f"cannot read results file {str(path)!r} ({err.strerror}); check the path")
+
+
 def read_bytes(path: Path) -> bytes:
     """A results file's bytes, or one sentence naming why it cannot be read."""
     try:
         return path.read_bytes()
     except OSError as err:
-        raise ResultsFormatError(f"cannot read results file {str(path)!r} ({err.strerror}); check the path") from None
+        raise _unreadable(path, err) from None
 
 
 def read_records(path: Path) -> Iterator[Record]:
@@ -116,7 +120,7 @@ def read_records(path: Path) -> Iterator[Record]:
     try:
         fh = open(path, "rb")
     except OSError as err:
-        raise ResultsFormatError(f"cannot read results file {str(path)!r} ({err.strerror}); check the path") from None
+        raise _unreadable(path, err) from None
     with fh:
         yield from parse_records(fh, path)
 
